@@ -1,0 +1,181 @@
+"""From a decoded API call to a service method: one small function per action."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers import requests as rq
+from handlers.http_edge import ApiCall
+from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from service.context import RequestContext
+from service.errors import InvalidAction, UnsupportedOperation
+from service.sqs_service import QueueService
+
+Result = dict[str, Any]
+Params = dict[str, Any]
+Action = Callable[[QueueService, RequestContext, Params], Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The account this gateway serves (until authentication names one)."""
+
+    account_id: str = DEFAULT_ACCOUNT_ID
+    region: str = DEFAULT_REGION
+
+
+async def _create_queue(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.CreateQueueRequest, p)
+    return await svc.create_queue(ctx, r.QueueName, dict(r.Attributes), dict(r.tags))
+
+
+async def _get_queue_url(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.GetQueueUrlRequest, p)
+    return await svc.get_queue_url(ctx, r.QueueName, r.QueueOwnerAWSAccountId)
+
+
+async def _list_queues(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.ListQueuesRequest, p)
+    return await svc.list_queues(ctx, r.QueueNamePrefix, r.MaxResults, r.NextToken)
+
+
+async def _delete_queue(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.QueueUrlRequest, p)
+    return await svc.delete_queue(ctx, r.QueueUrl)
+
+
+async def _get_queue_attributes(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.GetQueueAttributesRequest, p)
+    return await svc.get_queue_attributes(ctx, r.QueueUrl, r.AttributeNames)
+
+
+async def _set_queue_attributes(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.SetQueueAttributesRequest, p)
+    return await svc.set_queue_attributes(ctx, r.QueueUrl, dict(r.Attributes))
+
+
+async def _purge_queue(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.QueueUrlRequest, p)
+    return await svc.purge_queue(ctx, r.QueueUrl)
+
+
+async def _tag_queue(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.TagQueueRequest, p)
+    return await svc.tag_queue(ctx, r.QueueUrl, dict(r.Tags))
+
+
+async def _untag_queue(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.UntagQueueRequest, p)
+    return await svc.untag_queue(ctx, r.QueueUrl, r.TagKeys)
+
+
+async def _list_queue_tags(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.QueueUrlRequest, p)
+    return await svc.list_queue_tags(ctx, r.QueueUrl)
+
+
+async def _send_message(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.SendMessageRequest, p)
+    return await svc.send_message(ctx, r.QueueUrl, r.to_entry())
+
+
+async def _send_message_batch(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.SendMessageBatchRequest, p)
+    entries = [e.to_entry(e.Id) for e in r.Entries]
+    return await svc.send_message_batch(ctx, r.QueueUrl, entries)
+
+
+async def _receive_message(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.ReceiveMessageRequest, p)
+    return await svc.receive_message(
+        ctx,
+        r.QueueUrl,
+        max_messages=r.MaxNumberOfMessages,
+        visibility_timeout=r.VisibilityTimeout,
+        wait_seconds=r.WaitTimeSeconds,
+        system_attribute_names=r.system_attribute_names,
+        message_attribute_names=r.MessageAttributeNames,
+    )
+
+
+async def _delete_message(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.DeleteMessageRequest, p)
+    return await svc.delete_message(ctx, r.QueueUrl, r.ReceiptHandle)
+
+
+async def _delete_message_batch(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.DeleteMessageBatchRequest, p)
+    entries = [(e.Id, e.ReceiptHandle) for e in r.Entries]
+    return await svc.delete_message_batch(ctx, r.QueueUrl, entries)
+
+
+async def _change_visibility(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.ChangeMessageVisibilityRequest, p)
+    return await svc.change_message_visibility(
+        ctx, r.QueueUrl, r.ReceiptHandle, r.VisibilityTimeout
+    )
+
+
+async def _change_visibility_batch(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.ChangeMessageVisibilityBatchRequest, p)
+    entries = [(e.Id, e.ReceiptHandle, e.VisibilityTimeout) for e in r.Entries]
+    return await svc.change_message_visibility_batch(ctx, r.QueueUrl, entries)
+
+
+ACTIONS: dict[str, Action] = {
+    "CreateQueue": _create_queue,
+    "GetQueueUrl": _get_queue_url,
+    "ListQueues": _list_queues,
+    "DeleteQueue": _delete_queue,
+    "GetQueueAttributes": _get_queue_attributes,
+    "SetQueueAttributes": _set_queue_attributes,
+    "PurgeQueue": _purge_queue,
+    "TagQueue": _tag_queue,
+    "UntagQueue": _untag_queue,
+    "ListQueueTags": _list_queue_tags,
+    "SendMessage": _send_message,
+    "SendMessageBatch": _send_message_batch,
+    "ReceiveMessage": _receive_message,
+    "DeleteMessage": _delete_message,
+    "DeleteMessageBatch": _delete_message_batch,
+    "ChangeMessageVisibility": _change_visibility,
+    "ChangeMessageVisibilityBatch": _change_visibility_batch,
+}
+
+#: Actions of the SQS model this version does not implement yet (issue #3).
+NOT_YET: frozenset[str] = frozenset(
+    {
+        "AddPermission",
+        "RemovePermission",
+        "ListDeadLetterSourceQueues",
+        "StartMessageMoveTask",
+        "CancelMessageMoveTask",
+        "ListMessageMoveTasks",
+    }
+)
+
+
+class Dispatcher:
+    """Routes decoded calls to the service; the ``Dispatcher`` of http_edge."""
+
+    def __init__(self, service: QueueService, identity: Identity | None = None) -> None:
+        self.service = service
+        self.identity = identity or Identity()
+
+    def context(self, call: ApiCall) -> RequestContext:
+        return RequestContext(
+            account_id=self.identity.account_id,
+            region=self.identity.region,
+            base_url=call.base_url,
+            sender_id=self.identity.account_id,
+        )
+
+    async def __call__(self, call: ApiCall) -> Result:
+        action = ACTIONS.get(call.action)
+        if action is None:
+            if call.action in NOT_YET:
+                raise UnsupportedOperation(f"{call.action} is not supported by this version.")
+            raise InvalidAction(f"The action {call.action} is not valid for this endpoint.")
+        return await action(self.service, self.context(call), call.params)

@@ -1,0 +1,215 @@
+"""Service errors: every failure a client can see, carrying its SQS error code.
+
+The tree is flat on purpose; the wire protocols render any ``SqsError`` from its
+class attributes, in one place each (``handlers/json_protocol.py`` and
+``handlers/query_protocol.py``)::
+
+    SqsError                       code, query_code, status, sender_fault
+    ├── QueueDoesNotExist          modelled in botocore's service model
+    ├── QueueNameExists            ...
+    ├── ... (one class per modelled error shape)
+    ├── InvalidParameterValue      SQS common errors, not modelled
+    ├── MissingParameter           ...
+    └── InternalFailure            the only 5xx, for storage that keeps failing
+
+``code`` is the shape name (JSON ``__type``); ``query_code`` is the legacy Query
+code that the ``x-amzn-query-error`` header and the XML ``<Code>`` carry.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SqsError(Exception):
+    """Base of every error the service returns to a client."""
+
+    code: ClassVar[str] = "InternalFailure"
+    query_code: ClassVar[str] = ""  # defaults to ``code``
+    status: ClassVar[int] = 400
+    sender_fault: ClassVar[bool] = True
+    default_message: ClassVar[str] = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    @classmethod
+    def legacy_code(cls) -> str:
+        return cls.query_code or cls.code
+
+    @property
+    def fault(self) -> str:
+        return "Sender" if self.sender_fault else "Receiver"
+
+
+# ---- errors modelled in the SQS service model -----------------------------
+
+
+class QueueDoesNotExist(SqsError):
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+    default_message = "The specified queue does not exist."
+
+
+class QueueDeletedRecently(SqsError):
+    code = "QueueDeletedRecently"
+    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+
+class QueueNameExists(SqsError):
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class MessageNotInflight(SqsError):
+    code = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+    default_message = "The message referred to isn't in flight."
+
+
+class ReceiptHandleIsInvalid(SqsError):
+    code = "ReceiptHandleIsInvalid"
+
+
+class InvalidIdFormat(SqsError):
+    code = "InvalidIdFormat"
+
+
+class PurgeQueueInProgress(SqsError):
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+
+
+class TooManyEntriesInBatchRequest(SqsError):
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class EmptyBatchRequest(SqsError):
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class BatchEntryIdsNotDistinct(SqsError):
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class BatchRequestTooLong(SqsError):
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class InvalidBatchEntryId(SqsError):
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+    default_message = (
+        "A batch entry id can only contain alphanumeric characters, hyphens and "
+        "underscores. It can be at most 80 letters long."
+    )
+
+
+class InvalidAttributeName(SqsError):
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(SqsError):
+    code = "InvalidAttributeValue"
+
+
+class InvalidMessageContents(SqsError):
+    code = "InvalidMessageContents"
+
+
+class OverLimit(SqsError):
+    code = "OverLimit"
+    status = 403
+
+
+class RequestThrottled(SqsError):
+    code = "RequestThrottled"
+    default_message = "Request is throttled."
+
+
+class UnsupportedOperation(SqsError):
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class InvalidAddress(SqsError):
+    code = "InvalidAddress"
+    status = 404
+    default_message = "The address is not valid for this endpoint."
+
+
+class InvalidSecurity(SqsError):
+    code = "InvalidSecurity"
+    status = 403
+
+
+class ResourceNotFoundException(SqsError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+# ---- SQS common errors (not modelled as shapes) ---------------------------
+
+
+class InvalidParameterValue(SqsError):
+    code = "InvalidParameterValue"
+
+
+class MissingParameter(SqsError):
+    code = "MissingParameter"
+
+    @classmethod
+    def named(cls, parameter: str) -> MissingParameter:
+        return cls(f"The request must contain the parameter {parameter}.")
+
+
+class InvalidAction(SqsError):
+    code = "InvalidAction"
+
+
+class MissingAction(SqsError):
+    code = "MissingAction"
+    default_message = "The request must contain the parameter Action."
+
+
+class InvalidQueryParameter(SqsError):
+    code = "InvalidQueryParameter"
+
+
+class MalformedQueryString(SqsError):
+    code = "MalformedQueryString"
+    status = 404
+
+
+class ValidationError(SqsError):
+    code = "ValidationError"
+
+
+class SerializationException(SqsError):
+    """Malformed JSON body, as the JSON protocol reports it."""
+
+    code = "SerializationException"
+
+
+class AccessDenied(SqsError):
+    code = "AccessDenied"
+    status = 403
+
+
+class InternalFailure(SqsError):
+    code = "InternalFailure"
+    status = 500
+    sender_fault = False
+    default_message = "The request processing has failed because of an unknown error."
+
+
+class ServiceUnavailable(SqsError):
+    code = "ServiceUnavailable"
+    status = 503
+    sender_fault = False
+    default_message = "The request has failed due to a temporary failure of the server."

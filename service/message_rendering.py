@@ -1,0 +1,57 @@
+"""A received message as ReceiveMessage returns it: system and user attributes
+filtered to what was asked for, with the MD5 of exactly the returned ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service.message_attributes import AttributeValue, md5_of_attributes, select_attributes
+from service.receive import Delivery
+
+
+def _system_attributes(delivery: Delivery) -> dict[str, str]:
+    message, state = delivery.message, delivery.state
+    values = {
+        "SenderId": message.sender_id,
+        "SentTimestamp": str(delivery.sent_ms),
+        "ApproximateReceiveCount": str(state.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(state.first_receive),
+    }
+    if message.trace_header:
+        values["AWSTraceHeader"] = message.trace_header
+    return values
+
+
+def _select_system(values: dict[str, str], requested: Sequence[str]) -> dict[str, str]:
+    if "All" in requested:
+        return values
+    return {name: values[name] for name in requested if name in values}
+
+
+def _wire_attribute(value: AttributeValue) -> dict[str, Any]:
+    if value.binary_value is not None:
+        return {"DataType": value.data_type, "BinaryValue": value.binary_value}
+    return {"DataType": value.data_type, "StringValue": value.string_value}
+
+
+def render_message(
+    delivery: Delivery,
+    system_attribute_names: Sequence[str],
+    message_attribute_names: Sequence[str],
+) -> dict[str, Any]:
+    message = delivery.message
+    rendered: dict[str, Any] = {
+        "MessageId": message.message_id,
+        "ReceiptHandle": delivery.receipt_handle,
+        "MD5OfBody": message.md5_of_body,
+        "Body": message.body,
+    }
+    system = _select_system(_system_attributes(delivery), system_attribute_names)
+    if system:
+        rendered["Attributes"] = system
+    chosen = select_attributes(message.attributes, message_attribute_names)
+    if chosen:
+        rendered["MD5OfMessageAttributes"] = md5_of_attributes(chosen)
+        rendered["MessageAttributes"] = {n: _wire_attribute(v) for n, v in chosen.items()}
+    return rendered

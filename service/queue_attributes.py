@@ -1,0 +1,165 @@
+"""Queue attributes: validation, normalisation and the typed settings view."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from service.constants import (
+    BOOLEAN_ATTRIBUTES,
+    CREATE_ONLY_ATTRIBUTES,
+    FIFO_ONLY_ATTRIBUTES,
+    INTEGER_ATTRIBUTES,
+    READABLE_ATTRIBUTES,
+    SETTABLE_ATTRIBUTES,
+)
+from service.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
+
+MAX_REDRIVE_RECEIVE_COUNT = 1000
+MAX_POLICY_BYTES = 20 * 1024
+
+
+def invalid_value(name: str) -> InvalidAttributeValue:
+    return InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+
+
+def _normalize_int(name: str, value: str) -> str:
+    _, low, high = INTEGER_ATTRIBUTES[name]
+    text = value.strip()
+    if not text.lstrip("-").isdigit():
+        raise invalid_value(name)
+    number = int(text)
+    if not low <= number <= high:
+        raise invalid_value(name)
+    return str(number)
+
+
+def _normalize_bool(name: str, value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise invalid_value(name)
+    return lowered
+
+
+def _normalize_json(name: str, value: str) -> str:
+    if len(value.encode()) > MAX_POLICY_BYTES:
+        raise invalid_value(name)
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise invalid_value(name) from None
+    if not isinstance(parsed, dict):
+        raise invalid_value(name)
+    return value
+
+
+def _normalize_redrive_policy(value: str) -> str:
+    if value == "":
+        return ""  # an empty policy removes the dead-letter queue
+    reason = None
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        policy, reason = None, "Redrive policy is not a valid JSON map."
+    if reason is None and not isinstance(policy, dict):
+        reason = "Redrive policy is not a valid JSON map."
+    elif reason is None and isinstance(policy, dict):
+        reason = _redrive_policy_problem(policy)
+    if reason:
+        raise InvalidParameterValue(
+            f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}"
+        )
+    return value
+
+
+def _redrive_policy_problem(policy: dict[str, object]) -> str | None:
+    arn = policy.get("deadLetterTargetArn")
+    count = policy.get("maxReceiveCount")
+    if not isinstance(arn, str) or count is None:
+        return "Redrive policy must contain deadLetterTargetArn and maxReceiveCount."
+    try:
+        number = int(str(count))
+    except ValueError:
+        return "Invalid value for maxReceiveCount."
+    if not 1 <= number <= MAX_REDRIVE_RECEIVE_COUNT:
+        return f"Value {number} for parameter maxReceiveCount is out of range."
+    return None
+
+
+def normalize_attribute(name: str, value: str) -> str:
+    """One settable attribute's canonical value, or the SQS error."""
+    if name in INTEGER_ATTRIBUTES:
+        return _normalize_int(name, value)
+    if name in BOOLEAN_ATTRIBUTES:
+        return _normalize_bool(name, value)
+    if name == "RedrivePolicy":
+        return _normalize_redrive_policy(value)
+    if name in ("Policy", "RedriveAllowPolicy"):
+        return _normalize_json(name, value) if value else ""
+    if name == "DeduplicationScope" and value not in ("messageGroup", "queue"):
+        raise invalid_value(name)
+    if name == "FifoThroughputLimit" and value not in ("perQueue", "perMessageGroupId"):
+        raise invalid_value(name)
+    return value
+
+
+def normalize_attributes(
+    attributes: Mapping[str, str], *, is_fifo: bool, creating: bool
+) -> dict[str, str]:
+    """Validate a CreateQueue or SetQueueAttributes attribute map."""
+    result: dict[str, str] = {}
+    for name, value in attributes.items():
+        if name not in SETTABLE_ATTRIBUTES:
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
+        if name in FIFO_ONLY_ATTRIBUTES and not is_fifo:
+            if name == "FifoQueue" and value.strip().lower() == "false":
+                continue  # SQS accepts FifoQueue=false on a standard queue
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
+        if name in CREATE_ONLY_ATTRIBUTES and not creating:
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
+        result[name] = normalize_attribute(name, value)
+    return result
+
+
+def check_readable(names: list[str]) -> None:
+    for name in names:
+        if name != "All" and name not in READABLE_ATTRIBUTES:
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
+
+
+def default_attributes(is_fifo: bool) -> dict[str, str]:
+    defaults = {name: str(spec[0]) for name, spec in INTEGER_ATTRIBUTES.items()}
+    defaults["SqsManagedSseEnabled"] = "true"
+    if is_fifo:
+        defaults.update(
+            FifoQueue="true",
+            ContentBasedDeduplication="false",
+            DeduplicationScope="queue",
+            FifoThroughputLimit="perQueue",
+        )
+    return defaults
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The attributes queue semantics read, typed."""
+
+    visibility_timeout: int
+    delay_seconds: int
+    maximum_message_size: int
+    retention_seconds: int
+    receive_wait_seconds: int
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, str]) -> QueueSettings:
+        def number(name: str) -> int:
+            return int(attributes.get(name, INTEGER_ATTRIBUTES[name][0]))
+
+        return cls(
+            visibility_timeout=number("VisibilityTimeout"),
+            delay_seconds=number("DelaySeconds"),
+            maximum_message_size=number("MaximumMessageSize"),
+            retention_seconds=number("MessageRetentionPeriod"),
+            receive_wait_seconds=number("ReceiveMessageWaitTimeSeconds"),
+        )

@@ -1,0 +1,154 @@
+"""Queue records: one table item per queue, cached briefly in process.
+
+A queue item lives at ``pk = queues#ACCOUNT``, ``sk = NAME``. Its ``id`` is a
+random generation id: message keys use it, so a queue deleted and created
+again under the same name never sees the old messages. Deleting a queue
+writes a tombstone (``pk = graves``) in the same transaction, from which the
+sweeper removes the dead queue's messages.
+
+The cache holds records for ``ttl_ms`` at most; SQS itself documents that
+attribute changes take up to 60 seconds to propagate.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from service.clock import Clock
+from service.errors import QueueDoesNotExist, QueueNameExists
+from service.queue_attributes import QueueSettings, default_attributes
+from service.queue_names import QueueRef
+from storage.ports import ABSENT, VERSION_ATTR, ConditionFailed, Delete, Item, Put, Table
+
+GRAVES_PARTITION = "graves"
+UPDATE_ATTEMPTS = 5
+
+
+def queue_partition(account_id: str) -> str:
+    return f"queues#{account_id}"
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    ref: QueueRef
+    queue_id: str
+    attributes: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    created_s: int = 0
+    modified_s: int = 0
+    purged_ms: int = 0
+    version: int = 0
+
+    @property
+    def settings(self) -> QueueSettings:
+        return QueueSettings.from_attributes(self.attributes)
+
+    def to_item(self) -> Item:
+        return {
+            "pk": queue_partition(self.ref.account_id),
+            "sk": self.ref.name,
+            "id": self.queue_id,
+            "attrs": json.dumps(self.attributes, sort_keys=True),
+            "tags": json.dumps(self.tags, sort_keys=True),
+            "created": self.created_s,
+            "modified": self.modified_s,
+            "purged": self.purged_ms,
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> QueueRecord:
+        return cls(
+            ref=QueueRef(str(item["pk"]).split("#", 1)[1], str(item["sk"])),
+            queue_id=str(item["id"]),
+            attributes=json.loads(str(item["attrs"])),
+            tags=json.loads(str(item["tags"])),
+            created_s=int(item["created"]),
+            modified_s=int(item["modified"]),
+            purged_ms=int(item["purged"]),
+            version=int(item[VERSION_ATTR]),
+        )
+
+
+#: A pure function from the current record to the new one; it may raise.
+RecordChange = Callable[[QueueRecord], QueueRecord]
+
+
+class QueueRegistry:
+    def __init__(self, table: Table, clock: Clock, ttl_ms: int = 1000) -> None:
+        self._table = table
+        self._clock = clock
+        self._ttl_ms = ttl_ms
+        self._cache: dict[QueueRef, tuple[QueueRecord, int]] = {}
+
+    def _remember(self, record: QueueRecord) -> QueueRecord:
+        self._cache[record.ref] = (record, self._clock.now_ms() + self._ttl_ms)
+        return record
+
+    async def create(
+        self, ref: QueueRef, attributes: dict[str, str], tags: dict[str, str]
+    ) -> QueueRecord:
+        now_s = self._clock.now_ms() // 1000
+        merged = default_attributes(ref.is_fifo) | attributes
+        record = QueueRecord(ref, secrets.token_hex(8), merged, tags, now_s, now_s)
+        try:
+            version = await self._table.put(record.to_item(), expect=ABSENT)
+        except ConditionFailed:
+            existing = await self.get(ref, fresh=True)
+            _check_same_attributes(existing, attributes)
+            return existing
+        return self._remember(replace(record, version=version))
+
+    async def get(self, ref: QueueRef, *, fresh: bool = False) -> QueueRecord:
+        cached = self._cache.get(ref)
+        if cached and not fresh and cached[1] > self._clock.now_ms():
+            return cached[0]
+        item = await self._table.get(queue_partition(ref.account_id), ref.name)
+        if item is None:
+            self._cache.pop(ref, None)
+            raise QueueDoesNotExist()
+        return self._remember(QueueRecord.from_item(item))
+
+    async def list(self, account_id: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        items = await self._table.query(
+            queue_partition(account_id), prefix=prefix, start_after=start_after, limit=limit
+        )
+        return [str(item["sk"]) for item in items]
+
+    async def delete(self, ref: QueueRef) -> None:
+        record = await self.get(ref, fresh=True)
+        grave: Item = {"pk": GRAVES_PARTITION, "sk": record.queue_id, "account": ref.account_id}
+        try:
+            await self._table.transact(
+                [
+                    Delete(queue_partition(ref.account_id), ref.name, expect=record.version),
+                    Put(grave, expect=ABSENT),
+                ]
+            )
+        except ConditionFailed:
+            raise QueueDoesNotExist() from None  # deleted (or recreated) meanwhile
+        finally:
+            self._cache.pop(ref, None)
+
+    async def update(self, ref: QueueRef, change: RecordChange) -> QueueRecord:
+        """Apply ``change`` to the latest record by conditional write, retrying races."""
+        for _ in range(UPDATE_ATTEMPTS):
+            current = await self.get(ref, fresh=True)
+            updated = change(current)
+            try:
+                version = await self._table.put(updated.to_item(), expect=current.version)
+            except ConditionFailed:
+                continue
+            return self._remember(replace(updated, version=version))
+        raise ConditionFailed(f"queue {ref.name} kept changing")
+
+
+def _check_same_attributes(existing: QueueRecord, requested: dict[str, str]) -> None:
+    for name, value in requested.items():
+        if existing.attributes.get(name) != value:
+            raise QueueNameExists(
+                f"A queue already exists with the same name and a different value for "
+                f"attribute {name}"
+            )

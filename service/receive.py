@@ -1,0 +1,174 @@
+"""ReceiveMessage: find visible messages through the ``due`` index and lease them.
+
+The cost of a receive does not depend on queue depth or on how many messages
+are in flight: one index query for at most ``CANDIDATES`` segments whose
+earliest visible time has passed, then one conditional write per segment
+leased from (usually one), then the segment objects, usually from cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from service.clock import Clock
+from service.queue_registry import QueueRecord
+from service.queue_stats import QueueStats
+from service.receipts import Receipt, ReceiptCodec
+from service.segment_cache import SegmentCache
+from service.segment_store import SegmentStore
+from service.segments import MessageState, SegmentState, StoredMessage, object_key
+from service.wakeups import Wakeups
+from storage.ports import ConditionFailed
+
+CANDIDATES = 16
+CLAIM_ATTEMPTS = 3
+SCAN_ROUNDS = 3
+POLL_INTERVALS = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message: StoredMessage
+    state: MessageState
+    receipt_handle: str
+    sent_ms: int
+
+
+@dataclass(frozen=True)
+class _Lease:
+    segment: SegmentState
+    index: int
+    state: MessageState
+
+
+class Receiver:
+    def __init__(
+        self,
+        segments: SegmentStore,
+        cache: SegmentCache,
+        stats: QueueStats,
+        clock: Clock,
+        wakeups: Wakeups,
+    ) -> None:
+        self._segments = segments
+        self._cache = cache
+        self._stats = stats
+        self._clock = clock
+        self._wakeups = wakeups
+
+    async def receive(
+        self,
+        queue: QueueRecord,
+        codec: ReceiptCodec,
+        max_messages: int,
+        visibility_timeout: int,
+        wait_seconds: int,
+    ) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        polls = 0
+        while True:
+            leases = await self._lease(queue, max_messages, visibility_timeout)
+            remaining = deadline - loop.time()
+            if leases or remaining <= 0:
+                return await self._deliver(queue.queue_id, codec, leases)
+            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
+            await self._wakeups.wait(queue.queue_id, min(interval, remaining))
+            polls += 1
+
+    async def _lease(self, queue: QueueRecord, want: int, timeout_s: int) -> list[_Lease]:
+        leases: list[_Lease] = []
+        for _ in range(SCAN_ROUNDS):
+            now = self._clock.now_ms()
+            candidates = await self._segments.due(queue.queue_id, now, CANDIDATES)
+            if not candidates:
+                break
+            _spread(candidates)
+            progress = False
+            for segment in candidates:
+                if len(leases) >= want:
+                    return leases
+                got, changed = await self._claim(queue, segment, want - len(leases), timeout_s)
+                leases.extend(got)
+                progress = progress or changed
+            if leases or not progress:
+                break  # found messages, or only lost races: do not spin
+        return leases
+
+    async def _claim(
+        self, queue: QueueRecord, segment: SegmentState | None, want: int, timeout_s: int
+    ) -> tuple[list[_Lease], bool]:
+        """Lease up to ``want`` visible messages of one segment.
+
+        Returns the leases and whether any state changed (a lease, or garbage
+        removed)."""
+        for _ in range(CLAIM_ATTEMPTS):
+            if segment is None:
+                return [], False
+            now = self._clock.now_ms()
+            if self._is_garbage(queue, segment, now):
+                return [], await self._discard(segment)
+            leases = self._pick(segment, want, now, now + timeout_s * 1000)
+            if not leases:
+                return [], False
+            try:
+                await self._segments.save(segment)
+            except ConditionFailed:
+                segment = await self._segments.load(queue.queue_id, segment.segment_id)
+                continue
+            for lease in leases:
+                self._stats.leased(queue.queue_id, lease.state.visible_at, now)
+            return leases, True
+        return [], False
+
+    @staticmethod
+    def _pick(segment: SegmentState, want: int, now: int, until: int) -> list[_Lease]:
+        leases = []
+        for index, state in enumerate(segment.states):
+            if len(leases) >= want:
+                break
+            if state.is_visible(now):
+                leased = state.leased(now, until)
+                segment.update(index, leased)
+                leases.append(_Lease(segment, index, leased))
+        return leases
+
+    @staticmethod
+    def _is_garbage(queue: QueueRecord, segment: SegmentState, now: int) -> bool:
+        purged = segment.sent_ms <= queue.purged_ms
+        expired = segment.sent_ms + queue.settings.retention_seconds * 1000 <= now
+        return purged or expired
+
+    async def _discard(self, segment: SegmentState) -> bool:
+        """Delete a purged or expired segment; its messages are gone."""
+        live = sum(1 for s in segment.states if not s.deleted)
+        segment.states = [MessageState(s.visible_at, deleted=True) for s in segment.states]
+        try:
+            await self._segments.save(segment)
+        except ConditionFailed:
+            return False
+        self._stats.gone(segment.queue_id, live)
+        return True
+
+    async def _deliver(
+        self, queue_id: str, codec: ReceiptCodec, leases: list[_Lease]
+    ) -> list[Delivery]:
+        deliveries = []
+        for lease in leases:
+            segment = lease.segment
+            messages = await self._cache.get(object_key(queue_id, segment.segment_id))
+            receipt = Receipt(queue_id, segment.segment_id, lease.index, lease.state.generation)
+            deliveries.append(
+                Delivery(messages[lease.index], lease.state, codec.encode(receipt), segment.sent_ms)
+            )
+        return deliveries
+
+
+def _spread(candidates: list[SegmentState]) -> None:
+    """Start concurrent receivers at different segments, so they rarely race
+    for the same item; standard queues promise only best-effort order."""
+    if len(candidates) > 1:
+        shift = random.randrange(min(len(candidates), 4))
+        candidates[:] = candidates[shift:] + candidates[:shift]

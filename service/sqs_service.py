@@ -1,0 +1,454 @@
+"""The SQS actions over storage: the service's public surface.
+
+Every method takes already-typed arguments (the protocol edge parsed and
+validated the wire format) and returns the action's result as the SQS API
+names it (member names of botocore's SQS model), or raises an ``SqsError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from service.clock import Clock, SystemClock
+from service.constants import (
+    MAX_LIST_QUEUES_RESULTS,
+    MAX_RECEIVE_MESSAGES,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS_PER_QUEUE,
+    MAX_VISIBILITY_TIMEOUT,
+    MAX_WAIT_TIME_SECONDS,
+    MIN_RECEIVE_MESSAGES,
+    PURGE_INTERVAL_SECONDS,
+)
+from service.context import RequestContext
+from service.errors import (
+    InvalidParameterValue,
+    MissingParameter,
+    PurgeQueueInProgress,
+    SqsError,
+    UnsupportedOperation,
+)
+from service.group_commit import GroupCommitter
+from service.leases import LeaseAction, LeaseKeeper
+from service.message_rendering import render_message
+from service.queue_attributes import check_readable, normalize_attributes
+from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
+from service.queue_registry import QueueRecord, QueueRegistry
+from service.queue_stats import QueueStats
+from service.receipts import ReceiptCodec, load_receipt_key
+from service.receive import Receiver
+from service.segment_cache import SegmentCache
+from service.segment_store import SegmentStore
+from service.send import (
+    PreparedMessage,
+    SendEntry,
+    prepare,
+    validate_batch_entry_ids,
+    validate_batch_size,
+)
+from service.wakeups import Wakeups
+from storage.ports import Storage
+
+Result = dict[str, Any]
+STATS_FLUSH_SECONDS = 1.0
+
+
+class QueueService:
+    def __init__(self, storage: Storage, clock: Clock | None = None) -> None:
+        self.storage = storage
+        self.clock = clock or SystemClock()
+        self.queues = QueueRegistry(storage.table, self.clock)
+        self.stats = QueueStats(storage.table)
+        self._cache = SegmentCache(storage.objects)
+        self._segments = SegmentStore(storage)
+        self._wakeups = Wakeups()
+        self._committer = GroupCommitter(storage, self.clock, self._cache, self._committed)
+        self._receiver = Receiver(self._segments, self._cache, self.stats, self.clock, self._wakeups)
+        self._leases = LeaseKeeper(self._segments, self.stats, self.clock)
+        self._codec: ReceiptCodec | None = None
+
+    # ---- plumbing -------------------------------------------------------------
+
+    def _committed(self, queue_id: str, visible_at: list[int], now_ms: int) -> None:
+        self.stats.sent(queue_id, visible_at, now_ms)
+        self._wakeups.notify(queue_id)
+
+    async def _receipt_codec(self) -> ReceiptCodec:
+        if self._codec is None:
+            self._codec = ReceiptCodec(await load_receipt_key(self.storage.table))
+        return self._codec
+
+    async def _queue(self, queue_url: str | None) -> QueueRecord:
+        if not queue_url:
+            raise MissingParameter.named("QueueUrl")
+        return await self.queues.get(parse_queue_url(queue_url))
+
+    async def flush(self) -> None:
+        """Write buffered counter deltas; a Lambda invocation calls this last."""
+        await self.stats.flush()
+
+    async def run_background(self) -> None:
+        """Periodic work for a long-lived server: flush counters."""
+        while True:
+            await asyncio.sleep(STATS_FLUSH_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    async def close(self) -> None:
+        await self._committer.close()
+        await self._segments.close()
+        await self.flush()
+
+    # ---- queues ---------------------------------------------------------------
+
+    async def create_queue(
+        self,
+        ctx: RequestContext,
+        name: str | None,
+        attributes: dict[str, str],
+        tags: dict[str, str],
+    ) -> Result:
+        if not name:
+            raise MissingParameter.named("QueueName")
+        validate_queue_name(name)
+        ref = QueueRef(ctx.account_id, name)
+        is_fifo = attributes.get("FifoQueue", "").lower() == "true"
+        if is_fifo != ref.is_fifo:
+            raise InvalidParameterValue(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
+                "or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        if is_fifo:
+            raise UnsupportedOperation("FIFO queues are not supported by this version of bucketq.")
+        normalized = normalize_attributes(attributes, is_fifo=is_fifo, creating=True)
+        _validate_tags(tags)
+        record = await self.queues.create(ref, normalized, tags)
+        return {"QueueUrl": record.ref.url(ctx.base_url)}
+
+    async def get_queue_url(
+        self, ctx: RequestContext, name: str | None, owner_account_id: str | None
+    ) -> Result:
+        if not name:
+            raise MissingParameter.named("QueueName")
+        ref = QueueRef(owner_account_id or ctx.account_id, name)
+        record = await self.queues.get(ref)
+        return {"QueueUrl": record.ref.url(ctx.base_url)}
+
+    async def list_queues(
+        self,
+        ctx: RequestContext,
+        prefix: str | None,
+        max_results: int | None,
+        next_token: str | None,
+    ) -> Result:
+        if max_results is not None and not 1 <= max_results <= MAX_LIST_QUEUES_RESULTS:
+            raise InvalidParameterValue(
+                f"Value {max_results} for parameter MaxResults is invalid. Reason: MaxResults "
+                f"must be an integer between 1 and {MAX_LIST_QUEUES_RESULTS}."
+            )
+        start_after = _decode_token(next_token) if next_token else ""
+        limit = max_results or MAX_LIST_QUEUES_RESULTS
+        names = await self.queues.list(ctx.account_id, prefix or "", start_after, limit + 1)
+        result: Result = {
+            "QueueUrls": [QueueRef(ctx.account_id, n).url(ctx.base_url) for n in names[:limit]]
+        }
+        if max_results is not None and len(names) > limit:
+            result["NextToken"] = _encode_token(names[limit - 1])
+        return result
+
+    async def delete_queue(self, ctx: RequestContext, queue_url: str | None) -> Result:
+        record = await self._queue(queue_url)
+        await self.queues.delete(record.ref)
+        return {}
+
+    async def get_queue_attributes(
+        self, ctx: RequestContext, queue_url: str | None, names: Sequence[str]
+    ) -> Result:
+        record = await self._queue(queue_url)
+        check_readable(list(names))
+        if not names:
+            return {}
+        everything = await self._all_attributes(ctx, record)
+        wanted = everything if "All" in names else {n: everything[n] for n in names if n in everything}
+        return {"Attributes": wanted} if wanted else {}
+
+    async def _all_attributes(self, ctx: RequestContext, record: QueueRecord) -> dict[str, str]:
+        counts = await self.stats.read(record.queue_id, self.clock.now_ms())
+        shown = {k: v for k, v in record.attributes.items() if v != ""}
+        if "KmsMasterKeyId" not in shown:
+            shown.pop("KmsDataKeyReusePeriodSeconds", None)
+        return shown | {
+            "QueueArn": record.ref.arn(ctx.region),
+            "ApproximateNumberOfMessages": str(counts.visible),
+            "ApproximateNumberOfMessagesNotVisible": str(counts.in_flight),
+            "ApproximateNumberOfMessagesDelayed": str(counts.delayed),
+            "CreatedTimestamp": str(record.created_s),
+            "LastModifiedTimestamp": str(record.modified_s),
+        }
+
+    async def set_queue_attributes(
+        self, ctx: RequestContext, queue_url: str | None, attributes: dict[str, str] | None
+    ) -> Result:
+        record = await self._queue(queue_url)
+        if attributes is None:
+            raise MissingParameter.named("Attributes")
+        changes = normalize_attributes(attributes, is_fifo=record.ref.is_fifo, creating=False)
+        now_s = self.clock.now_ms() // 1000
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            return replace(current, attributes=current.attributes | changes, modified_s=now_s)
+
+        await self.queues.update(record.ref, apply)
+        return {}
+
+    async def purge_queue(self, ctx: RequestContext, queue_url: str | None) -> Result:
+        record = await self._queue(queue_url)
+        now = self.clock.now_ms()
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            if now - current.purged_ms < PURGE_INTERVAL_SECONDS * 1000:
+                raise PurgeQueueInProgress(
+                    f"Only one PurgeQueue operation on {current.ref.name} is allowed every "
+                    f"{PURGE_INTERVAL_SECONDS} seconds."
+                )
+            return replace(current, purged_ms=now)
+
+        await self.queues.update(record.ref, apply)
+        await self.stats.reset(record.queue_id)
+        return {}
+
+    # ---- tags -------------------------------------------------------------------
+
+    async def tag_queue(
+        self, ctx: RequestContext, queue_url: str | None, tags: dict[str, str] | None
+    ) -> Result:
+        record = await self._queue(queue_url)
+        if not tags:
+            raise MissingParameter.named("Tags")
+        _validate_tags(tags)
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            merged = current.tags | tags
+            _validate_tags(merged)
+            return replace(current, tags=merged)
+
+        await self.queues.update(record.ref, apply)
+        return {}
+
+    async def untag_queue(
+        self, ctx: RequestContext, queue_url: str | None, keys: Sequence[str] | None
+    ) -> Result:
+        record = await self._queue(queue_url)
+        if not keys:
+            raise MissingParameter.named("TagKeys")
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            return replace(current, tags={k: v for k, v in current.tags.items() if k not in keys})
+
+        await self.queues.update(record.ref, apply)
+        return {}
+
+    async def list_queue_tags(self, ctx: RequestContext, queue_url: str | None) -> Result:
+        record = await self._queue(queue_url)
+        return {"Tags": dict(record.tags)} if record.tags else {}
+
+    # ---- messages -------------------------------------------------------------
+
+    async def send_message(
+        self, ctx: RequestContext, queue_url: str | None, entry: SendEntry
+    ) -> Result:
+        record = await self._queue(queue_url)
+        prepared = prepare(entry, record.settings, ctx)
+        await self._committer.commit(record.queue_id, [prepared.message], prepared.size)
+        return _send_result(prepared)
+
+    async def send_message_batch(
+        self, ctx: RequestContext, queue_url: str | None, entries: Sequence[SendEntry]
+    ) -> Result:
+        record = await self._queue(queue_url)
+        validate_batch_entry_ids([e.entry_id for e in entries], "SendMessageBatch")
+        validate_batch_size(entries)
+        accepted: list[tuple[str, PreparedMessage]] = []
+        failed: list[Result] = []
+        for entry in entries:
+            try:
+                accepted.append((entry.entry_id, prepare(entry, record.settings, ctx)))
+            except SqsError as exc:
+                failed.append(_failure(entry.entry_id, exc))
+        if accepted:
+            await self._committer.commit(
+                record.queue_id, [p.message for _, p in accepted], sum(p.size for _, p in accepted)
+            )
+        successful = [{"Id": entry_id} | _send_result(p) for entry_id, p in accepted]
+        return {"Successful": successful, "Failed": failed}
+
+    async def receive_message(
+        self,
+        ctx: RequestContext,
+        queue_url: str | None,
+        *,
+        max_messages: int | None = None,
+        visibility_timeout: int | None = None,
+        wait_seconds: int | None = None,
+        system_attribute_names: Sequence[str] = (),
+        message_attribute_names: Sequence[str] = (),
+    ) -> Result:
+        record = await self._queue(queue_url)
+        count = _check_range("MaxNumberOfMessages", max_messages, MIN_RECEIVE_MESSAGES,
+                             MAX_RECEIVE_MESSAGES, default=1)
+        settings = record.settings
+        timeout = _check_range("VisibilityTimeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT,
+                               default=settings.visibility_timeout)
+        wait = _check_range("WaitTimeSeconds", wait_seconds, 0, MAX_WAIT_TIME_SECONDS,
+                            default=settings.receive_wait_seconds)
+        codec = await self._receipt_codec()
+        deliveries = await self._receiver.receive(record, codec, count, timeout, wait)
+        messages = [
+            render_message(d, system_attribute_names, message_attribute_names)
+            for d in deliveries
+        ]
+        return {"Messages": messages} if messages else {}
+
+    async def delete_message(
+        self, ctx: RequestContext, queue_url: str | None, receipt_handle: str | None
+    ) -> Result:
+        record = await self._queue(queue_url)
+        if not receipt_handle:
+            raise MissingParameter.named("ReceiptHandle")
+        (error,) = await self._leases.delete(record, await self._receipt_codec(), [receipt_handle])
+        if error is not None:
+            raise error
+        return {}
+
+    async def delete_message_batch(
+        self, ctx: RequestContext, queue_url: str | None, entries: Sequence[tuple[str, str]]
+    ) -> Result:
+        """``entries``: (Id, ReceiptHandle) pairs."""
+        record = await self._queue(queue_url)
+        validate_batch_entry_ids([entry_id for entry_id, _ in entries], "DeleteMessageBatch")
+        codec = await self._receipt_codec()
+        errors = await self._leases.delete(record, codec, [handle for _, handle in entries])
+        return _batch_result([entry_id for entry_id, _ in entries], errors)
+
+    async def change_message_visibility(
+        self,
+        ctx: RequestContext,
+        queue_url: str | None,
+        receipt_handle: str | None,
+        visibility_timeout: int | None,
+    ) -> Result:
+        record = await self._queue(queue_url)
+        if not receipt_handle:
+            raise MissingParameter.named("ReceiptHandle")
+        if visibility_timeout is None:
+            raise MissingParameter.named("VisibilityTimeout")
+        _check_visibility(visibility_timeout)
+        codec = await self._receipt_codec()
+        action = LeaseAction(receipt_handle, visibility_timeout)
+        (error,) = await self._leases.change_visibility(record, codec, [action])
+        if error is not None:
+            raise error
+        return {}
+
+    async def change_message_visibility_batch(
+        self,
+        ctx: RequestContext,
+        queue_url: str | None,
+        entries: Sequence[tuple[str, str, int | None]],
+    ) -> Result:
+        """``entries``: (Id, ReceiptHandle, VisibilityTimeout) triples."""
+        record = await self._queue(queue_url)
+        ids = [entry_id for entry_id, _, _ in entries]
+        validate_batch_entry_ids(ids, "ChangeMessageVisibilityBatch")
+        codec = await self._receipt_codec()
+        errors: list[SqsError | None] = [None] * len(entries)
+        actions: list[LeaseAction] = []
+        positions: list[int] = []
+        for position, (_, handle, timeout) in enumerate(entries):
+            try:
+                _check_visibility(timeout or 0)
+            except SqsError as exc:
+                errors[position] = exc
+                continue
+            actions.append(LeaseAction(handle, timeout or 0))
+            positions.append(position)
+        outcome = await self._leases.change_visibility(record, codec, actions)
+        for position, error in zip(positions, outcome, strict=True):
+            errors[position] = error
+        return _batch_result(ids, errors)
+
+
+# ---- helpers ----------------------------------------------------------------------
+
+
+def _send_result(prepared: PreparedMessage) -> Result:
+    result: Result = {
+        "MessageId": prepared.message.message_id,
+        "MD5OfMessageBody": prepared.message.md5_of_body,
+    }
+    if prepared.md5_of_attributes:
+        result["MD5OfMessageAttributes"] = prepared.md5_of_attributes
+    if prepared.md5_of_system_attributes:
+        result["MD5OfMessageSystemAttributes"] = prepared.md5_of_system_attributes
+    return result
+
+
+def _failure(entry_id: str, error: SqsError) -> Result:
+    return {
+        "Id": entry_id,
+        "SenderFault": error.sender_fault,
+        "Code": error.code,
+        "Message": error.message,
+    }
+
+
+def _batch_result(ids: Sequence[str], errors: Sequence[SqsError | None]) -> Result:
+    return {
+        "Successful": [{"Id": i} for i, e in zip(ids, errors, strict=True) if e is None],
+        "Failed": [_failure(i, e) for i, e in zip(ids, errors, strict=True) if e is not None],
+    }
+
+
+def _check_range(name: str, value: int | None, low: int, high: int, *, default: int) -> int:
+    if value is None:
+        return default
+    if not low <= value <= high:
+        raise InvalidParameterValue(
+            f"Value {value} for parameter {name} is invalid. Reason: Must be between "
+            f"{low} and {high}, if provided."
+        )
+    return value
+
+
+def _check_visibility(timeout: int) -> None:
+    _check_range("VisibilityTimeout", timeout, 0, MAX_VISIBILITY_TIMEOUT, default=0)
+
+
+def _validate_tags(tags: dict[str, str]) -> None:
+    if len(tags) > MAX_TAGS_PER_QUEUE:
+        raise InvalidParameterValue(f"Too many tags added for queue. Maximum is {MAX_TAGS_PER_QUEUE}.")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidParameterValue(f"Tag {key} is invalid.")
+
+
+def _encode_token(last_name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_name}).encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidParameterValue("Invalid NextToken value.") from None
+    if not isinstance(after, str):
+        raise InvalidParameterValue("Invalid NextToken value.")
+    return after
