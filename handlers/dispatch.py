@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +11,11 @@ from handlers import requests as rq
 from handlers.http_edge import ApiCall
 from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from service.context import RequestContext
-from service.errors import InvalidAction, UnsupportedOperation
+from service.errors import InvalidAction, UnsupportedOperation, from_storage_error
 from service.sqs_service import QueueService
+from storage.ports import StorageError
+
+log = logging.getLogger(__name__)
 
 Result = dict[str, Any]
 Params = dict[str, Any]
@@ -178,4 +182,8 @@ class Dispatcher:
             if call.action in NOT_YET:
                 raise UnsupportedOperation(f"{call.action} is not supported by this version.")
             raise InvalidAction(f"The action {call.action} is not valid for this endpoint.")
-        return await action(self.service, self.context(call), call.params)
+        try:
+            return await action(self.service, self.context(call), call.params)
+        except StorageError as exc:
+            log.warning("storage failed under %s: %r", call.action, exc)
+            raise from_storage_error(exc) from exc

@@ -165,8 +165,7 @@ def _translate(exc: ValidationError) -> SqsError:
     if error["type"] == "missing":
         return MissingParameter.named(location)
     return InvalidParameterValue(
-        f"Value {error.get('input')!r} for parameter {location} is invalid. "
-        f"Reason: {error['msg']}."
+        f"Value {error.get('input')!r} for parameter {location} is invalid. Reason: {error['msg']}."
     )
 
 

@@ -44,7 +44,9 @@ INTEGER_ATTRIBUTES: Final[dict[str, tuple[int, int, int]]] = {
     "VisibilityTimeout": (30, 0, MAX_VISIBILITY_TIMEOUT),
     "KmsDataKeyReusePeriodSeconds": (300, MIN_KMS_REUSE_SECONDS, MAX_KMS_REUSE_SECONDS),
 }
-BOOLEAN_ATTRIBUTES: Final = frozenset({"SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication"})
+BOOLEAN_ATTRIBUTES: Final = frozenset(
+    {"SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication"}
+)
 STRING_ATTRIBUTES: Final = frozenset(
     {
         "Policy",

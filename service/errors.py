@@ -10,15 +10,19 @@ class attributes, in one place each (``handlers/json_protocol.py`` and
     ├── ... (one class per modelled error shape)
     ├── InvalidParameterValue      SQS common errors, not modelled
     ├── MissingParameter           ...
-    └── InternalFailure            the only 5xx, for storage that keeps failing
+    ├── ServiceUnavailable         503: storage throttled, failed or kept racing
+    └── InternalFailure            500: a bug; never for bad input
 
 ``code`` is the shape name (JSON ``__type``); ``query_code`` is the legacy Query
-code that the ``x-amzn-query-error`` header and the XML ``<Code>`` carry.
+code that the ``x-amzn-query-error`` header and the XML ``<Code>`` carry. Codes
+and statuses follow AWS's current SQS model (the ``awsQueryError`` traits).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from storage.ports import StorageError
 
 
 class SqsError(Exception):
@@ -70,6 +74,7 @@ class MessageNotInflight(SqsError):
 
 class ReceiptHandleIsInvalid(SqsError):
     code = "ReceiptHandleIsInvalid"
+    status = 404
 
 
 class InvalidIdFormat(SqsError):
@@ -79,6 +84,7 @@ class InvalidIdFormat(SqsError):
 class PurgeQueueInProgress(SqsError):
     code = "PurgeQueueInProgress"
     query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    status = 403
 
 
 class TooManyEntriesInBatchRequest(SqsError):
@@ -129,6 +135,7 @@ class OverLimit(SqsError):
 
 class RequestThrottled(SqsError):
     code = "RequestThrottled"
+    status = 403
     default_message = "Request is throttled."
 
 
@@ -151,6 +158,42 @@ class InvalidSecurity(SqsError):
 class ResourceNotFoundException(SqsError):
     code = "ResourceNotFoundException"
     status = 404
+
+
+class KmsAccessDenied(SqsError):
+    code = "KmsAccessDenied"
+    query_code = "KMS.AccessDeniedException"
+
+
+class KmsDisabled(SqsError):
+    code = "KmsDisabled"
+    query_code = "KMS.DisabledException"
+
+
+class KmsInvalidKeyUsage(SqsError):
+    code = "KmsInvalidKeyUsage"
+    query_code = "KMS.InvalidKeyUsageException"
+
+
+class KmsInvalidState(SqsError):
+    code = "KmsInvalidState"
+    query_code = "KMS.InvalidStateException"
+
+
+class KmsNotFound(SqsError):
+    code = "KmsNotFound"
+    query_code = "KMS.NotFoundException"
+
+
+class KmsOptInRequired(SqsError):
+    code = "KmsOptInRequired"
+    query_code = "KMS.OptInRequired"
+    status = 403
+
+
+class KmsThrottled(SqsError):
+    code = "KmsThrottled"
+    query_code = "KMS.ThrottlingException"
 
 
 # ---- SQS common errors (not modelled as shapes) ---------------------------
@@ -213,3 +256,12 @@ class ServiceUnavailable(SqsError):
     status = 503
     sender_fault = False
     default_message = "The request has failed due to a temporary failure of the server."
+
+
+def from_storage_error(exc: StorageError) -> SqsError:
+    """What a client sees when storage fails under a request: a retryable 503.
+
+    ``ConditionFailed`` reaches here only when a handler lost a race more
+    times than it retries; the request changed nothing it did not report, and
+    every SDK retries a 503."""
+    return ServiceUnavailable()

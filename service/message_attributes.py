@@ -97,15 +97,17 @@ def validate_attribute(name: str, value: AttributeValue) -> None:
     if value.base_type == "Binary":
         if not value.binary_value:
             raise _attribute_error(
-                name, "must contain a non-empty message attribute value for message "
-                "attribute type 'Binary'."
+                name,
+                "must contain a non-empty message attribute value for message "
+                "attribute type 'Binary'.",
             )
         return
     text = value.string_value
     if not text:
         raise _attribute_error(
-            name, f"must contain a non-empty message attribute value for message "
-            f"attribute type '{value.base_type}'."
+            name,
+            f"must contain a non-empty message attribute value for message "
+            f"attribute type '{value.base_type}'.",
         )
     if has_invalid_characters(text):
         raise InvalidMessageContents(f"The message attribute '{name}' has invalid characters.")

@@ -35,8 +35,7 @@ def validate_queue_name(name: str) -> None:
     stem = name[: -len(FIFO_SUFFIX)] if name.endswith(FIFO_SUFFIX) else name
     if len(name) > MAX_QUEUE_NAME_LENGTH or not _NAME.match(stem):
         raise InvalidParameterValue(
-            "Can only include alphanumeric characters, hyphens, or underscores. "
-            "1 to 80 in length"
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
         )
 
 

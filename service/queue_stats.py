@@ -14,6 +14,7 @@ as SQS's are, and the sweeper recomputes them exactly.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -72,10 +73,9 @@ class QueueStats:
             deltas = self._pending.pop(qid, None)
             deltas = Counter({k: v for k, v in (deltas or {}).items() if v})
             if deltas:
-                try:
+                # approximate by design: a lost delta is reconciled by the sweeper
+                with contextlib.suppress(StorageError):
                     await self._table.add(stats_partition(qid), STATS_SORT_KEY, deltas)
-                except StorageError:
-                    pass  # approximate by design; the sweeper reconciles
 
     async def read(self, queue_id: str, now_ms: int) -> QueueCounts:
         await self.flush(queue_id)
@@ -98,10 +98,8 @@ class QueueStats:
         return QueueCounts(max(total - in_flight - delayed, 0), in_flight, delayed)
 
     async def _prune(self, queue_id: str, names: list[str]) -> None:
-        try:
+        with contextlib.suppress(StorageError):
             await self._table.add(stats_partition(queue_id), STATS_SORT_KEY, {}, remove=names)
-        except StorageError:
-            pass
 
     async def reset(self, queue_id: str) -> None:
         """After a purge: nothing stored any more."""
@@ -109,4 +107,6 @@ class QueueStats:
         item = await self._table.get(stats_partition(queue_id), STATS_SORT_KEY) or {}
         total = int(item.get(TOTAL, 0))
         buckets = [n for n in item if n.startswith((IN_FLIGHT, DELAYED))]
-        await self._table.add(stats_partition(queue_id), STATS_SORT_KEY, {TOTAL: -total}, remove=buckets)
+        await self._table.add(
+            stats_partition(queue_id), STATS_SORT_KEY, {TOTAL: -total}, remove=buckets
+        )

@@ -35,7 +35,9 @@ class Receipt:
 
 def invalid_handle(handle: str) -> ReceiptHandleIsInvalid:
     shown = handle if len(handle) <= 200 else handle[:200] + "..."
-    return ReceiptHandleIsInvalid(f'The input receipt handle "{shown}" is not a valid receipt handle.')
+    return ReceiptHandleIsInvalid(
+        f'The input receipt handle "{shown}" is not a valid receipt handle.'
+    )
 
 
 class ReceiptCodec:

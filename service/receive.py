@@ -125,7 +125,7 @@ class Receiver:
 
     @staticmethod
     def _pick(segment: SegmentState, want: int, now: int, until: int) -> list[_Lease]:
-        leases = []
+        leases: list[_Lease] = []
         for index, state in enumerate(segment.states):
             if len(leases) >= want:
                 break

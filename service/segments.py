@@ -61,7 +61,12 @@ def _decode_attribute(raw: dict[str, str]) -> AttributeValue:
 
 
 def _encode_message(msg: StoredMessage) -> dict[str, Any]:
-    raw: dict[str, Any] = {"i": msg.message_id, "b": msg.body, "m": msg.md5_of_body, "s": msg.sender_id}
+    raw: dict[str, Any] = {
+        "i": msg.message_id,
+        "b": msg.body,
+        "m": msg.md5_of_body,
+        "s": msg.sender_id,
+    }
     if msg.attributes:
         raw["a"] = {name: _encode_attribute(v) for name, v in msg.attributes.items()}
     if msg.delay_seconds:
@@ -125,14 +130,21 @@ class MessageState:
 
 def encode_states(states: list[MessageState]) -> bytes:
     return b"".join(
-        _STATE.pack(s.visible_at, s.first_receive, s.receive_count, s.generation, _DELETED if s.deleted else 0)
+        _STATE.pack(
+            s.visible_at,
+            s.first_receive,
+            s.receive_count,
+            s.generation,
+            _DELETED if s.deleted else 0,
+        )
         for s in states
     )
 
 
 def decode_states(data: bytes) -> list[MessageState]:
     return [
-        MessageState(v, f, c, g, bool(flags & _DELETED)) for v, f, c, g, flags in _STATE.iter_unpack(data)
+        MessageState(v, f, c, g, bool(flags & _DELETED))
+        for v, f, c, g, flags in _STATE.iter_unpack(data)
     ]
 
 

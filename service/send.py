@@ -60,7 +60,9 @@ class PreparedMessage:
 
 def validate_batch_entry_ids(ids: Sequence[str], action: str) -> None:
     if not ids:
-        raise EmptyBatchRequest(f"There should be at least one {action}RequestEntry in the request.")
+        raise EmptyBatchRequest(
+            f"There should be at least one {action}RequestEntry in the request."
+        )
     if len(ids) > MAX_BATCH_ENTRIES:
         raise TooManyEntriesInBatchRequest(
             f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. "
@@ -95,9 +97,7 @@ def _check_delay(delay: int) -> None:
 def _check_system_attributes(attributes: MessageAttributes) -> None:
     for name, value in attributes.items():
         if name not in SENDABLE_SYSTEM_ATTRIBUTES:
-            raise InvalidParameterValue(
-                f"Message system attribute name '{name}' is invalid."
-            )
+            raise InvalidParameterValue(f"Message system attribute name '{name}' is invalid.")
         if value.data_type != "String" or not value.string_value:
             raise InvalidParameterValue(
                 f"Message system attribute '{name}' must be of type String and not empty."

@@ -71,7 +71,9 @@ class QueueService:
         self._segments = SegmentStore(storage)
         self._wakeups = Wakeups()
         self._committer = GroupCommitter(storage, self.clock, self._cache, self._committed)
-        self._receiver = Receiver(self._segments, self._cache, self.stats, self.clock, self._wakeups)
+        self._receiver = Receiver(
+            self._segments, self._cache, self.stats, self.clock, self._wakeups
+        )
         self._leases = LeaseKeeper(self._segments, self.stats, self.clock)
         self._codec: ReceiptCodec | None = None
 
@@ -177,7 +179,9 @@ class QueueService:
         if not names:
             return {}
         everything = await self._all_attributes(ctx, record)
-        wanted = everything if "All" in names else {n: everything[n] for n in names if n in everything}
+        wanted = (
+            everything if "All" in names else {n: everything[n] for n in names if n in everything}
+        )
         return {"Attributes": wanted} if wanted else {}
 
     async def _all_attributes(self, ctx: RequestContext, record: QueueRecord) -> dict[str, str]:
@@ -302,18 +306,32 @@ class QueueService:
         message_attribute_names: Sequence[str] = (),
     ) -> Result:
         record = await self._queue(queue_url)
-        count = _check_range("MaxNumberOfMessages", max_messages, MIN_RECEIVE_MESSAGES,
-                             MAX_RECEIVE_MESSAGES, default=1)
+        count = _check_range(
+            "MaxNumberOfMessages",
+            max_messages,
+            MIN_RECEIVE_MESSAGES,
+            MAX_RECEIVE_MESSAGES,
+            default=1,
+        )
         settings = record.settings
-        timeout = _check_range("VisibilityTimeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT,
-                               default=settings.visibility_timeout)
-        wait = _check_range("WaitTimeSeconds", wait_seconds, 0, MAX_WAIT_TIME_SECONDS,
-                            default=settings.receive_wait_seconds)
+        timeout = _check_range(
+            "VisibilityTimeout",
+            visibility_timeout,
+            0,
+            MAX_VISIBILITY_TIMEOUT,
+            default=settings.visibility_timeout,
+        )
+        wait = _check_range(
+            "WaitTimeSeconds",
+            wait_seconds,
+            0,
+            MAX_WAIT_TIME_SECONDS,
+            default=settings.receive_wait_seconds,
+        )
         codec = await self._receipt_codec()
         deliveries = await self._receiver.receive(record, codec, count, timeout, wait)
         messages = [
-            render_message(d, system_attribute_names, message_attribute_names)
-            for d in deliveries
+            render_message(d, system_attribute_names, message_attribute_names) for d in deliveries
         ]
         return {"Messages": messages} if messages else {}
 
@@ -434,7 +452,9 @@ def _check_visibility(timeout: int) -> None:
 
 def _validate_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_TAGS_PER_QUEUE:
-        raise InvalidParameterValue(f"Too many tags added for queue. Maximum is {MAX_TAGS_PER_QUEUE}.")
+        raise InvalidParameterValue(
+            f"Too many tags added for queue. Maximum is {MAX_TAGS_PER_QUEUE}."
+        )
     for key, value in tags.items():
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
             raise InvalidParameterValue(f"Tag {key} is invalid.")

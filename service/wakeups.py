@@ -20,7 +20,7 @@ class Wakeups:
         if event is not None:
             event.set()
 
-    async def wait(self, queue_id: str, timeout: float) -> None:
+    async def wait(self, queue_id: str, seconds: float) -> None:
         event = self._events.setdefault(queue_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)

@@ -35,8 +35,7 @@ from storage.ports import (
     Storage,
     TransactOp,
 )
-
-MAX_TRANSACT_OPS = 25
+from storage.validation import check_add, check_transact
 
 
 class MemoryObjectStore:
@@ -161,31 +160,29 @@ class MemoryTable:
         part = self._partitions.get(pk)
         if part is None:
             return []
-        end = bisect.bisect_right(part.due_index, (due_max, "\U0010ffff"))
+        # (due_max + 1, "") sorts after every (due_max, sk), whatever sk is.
+        end = bisect.bisect_left(part.due_index, (due_max + 1, ""))
         return [dict(part.items[sk]) for _, sk in part.due_index[: min(end, limit)]]
 
     async def add(
         self, pk: str, sk: str, deltas: Mapping[str, int], remove: Sequence[str] = ()
     ) -> None:
         self.counter.count(TABLE_ADD)
-        overlap = set(deltas) & set(remove)
-        if overlap:
-            raise ValueError(f"attributes both added and removed: {sorted(overlap)}")
+        check_add(deltas, remove)
         current = self._current(pk, sk)
         item: Item = dict(current) if current else {"pk": pk, "sk": sk, VERSION_ATTR: 1}
         for name, delta in deltas.items():
-            item[name] = int(item.get(name, 0)) + delta
+            value = item.get(name, 0)
+            if not isinstance(value, int):
+                raise ValueError(f"{name} is not an integer")
+            item[name] = value + delta
         for name in remove:
             item.pop(name, None)
         self._partitions.setdefault(pk, _Partition()).store(item)
 
     async def transact(self, ops: Sequence[TransactOp]) -> None:
         self.counter.count(TABLE_TRANSACT)
-        if not ops or len(ops) > MAX_TRANSACT_OPS:
-            raise ValueError(f"a transaction takes 1 to {MAX_TRANSACT_OPS} ops")
-        keys = [_op_key(op) for op in ops]
-        if len(set(keys)) != len(keys):
-            raise ValueError("a transaction may touch each item once")
+        check_transact(ops)
         for op in ops:  # check every condition before changing anything
             if isinstance(op, Put):
                 self._check(str(op.item["pk"]), str(op.item["sk"]), op.expect)
@@ -201,12 +198,6 @@ class MemoryTable:
 
     async def close(self) -> None:
         return None
-
-
-def _op_key(op: TransactOp) -> tuple[str, str]:
-    if isinstance(op, Put):
-        return str(op.item["pk"]), str(op.item["sk"])
-    return op.pk, op.sk
 
 
 def memory_storage() -> Storage:

@@ -36,12 +36,16 @@ async def counts(svc: QueueService, ctx: RequestContext, url: str) -> tuple[int,
     return tuple(int(attrs[n]) for n in names)  # type: ignore[return-value]
 
 
-async def receive(svc: QueueService, ctx: RequestContext, url: str, **kw: object) -> list[dict[str, object]]:
+async def receive(
+    svc: QueueService, ctx: RequestContext, url: str, **kw: object
+) -> list[dict[str, object]]:
     result = await svc.receive_message(ctx, url, **kw)  # type: ignore[arg-type]
     return list(result.get("Messages", []))
 
 
-async def test_send_receive_delete_round_trip(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_send_receive_delete_round_trip(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     sent = await svc.send_message(ctx, queue_url, SendEntry("hello"))
     assert sent["MD5OfMessageBody"] == hashlib.md5(b"hello").hexdigest()
     assert await counts(svc, ctx, queue_url) == (1, 0, 0)
@@ -60,7 +64,9 @@ async def test_visibility_timeout_expiry_redelivers_and_stale_handle_is_harmless
     await svc.send_message(ctx, queue_url, SendEntry("again"))
     (first,) = await receive(svc, ctx, queue_url, visibility_timeout=10)
     clock.advance(10)
-    (second,) = await receive(svc, ctx, queue_url, system_attribute_names=["ApproximateReceiveCount"])
+    (second,) = await receive(
+        svc, ctx, queue_url, system_attribute_names=["ApproximateReceiveCount"]
+    )
     assert second["Attributes"] == {"ApproximateReceiveCount": "2"}
     assert first["ReceiptHandle"] != second["ReceiptHandle"]
     await svc.delete_message(ctx, queue_url, str(first["ReceiptHandle"]))  # stale: no effect
@@ -72,7 +78,9 @@ async def test_visibility_timeout_expiry_redelivers_and_stale_handle_is_harmless
     assert await receive(svc, ctx, queue_url) == []
 
 
-async def test_change_visibility(svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock) -> None:
+async def test_change_visibility(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
     await svc.send_message(ctx, queue_url, SendEntry("v"))
     (msg,) = await receive(svc, ctx, queue_url)
     handle = str(msg["ReceiptHandle"])
@@ -90,7 +98,9 @@ async def test_change_visibility(svc: QueueService, ctx: RequestContext, queue_u
         await svc.change_message_visibility(ctx, queue_url, handle, 43201)
 
 
-async def test_forged_and_foreign_handles_are_invalid(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_forged_and_foreign_handles_are_invalid(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     other = (await svc.create_queue(ctx, "other", {}, {}))["QueueUrl"]
     await svc.send_message(ctx, other, SendEntry("x"))
     (msg,) = await receive(svc, ctx, other)
@@ -113,14 +123,18 @@ async def test_delays_per_queue_and_per_message(
     assert await counts(svc, ctx, queue_url) == (1, 0, 2)
     assert [m["Body"] for m in await receive(svc, ctx, queue_url, max_messages=10)] == ["now"]
     clock.advance(5)
-    assert [m["Body"] for m in await receive(svc, ctx, queue_url, max_messages=10)] == ["queue default"]
+    assert [m["Body"] for m in await receive(svc, ctx, queue_url, max_messages=10)] == [
+        "queue default"
+    ]
     clock.advance(15)
     assert [m["Body"] for m in await receive(svc, ctx, queue_url, max_messages=10)] == ["later"]
     with pytest.raises(InvalidParameterValue):
         await svc.send_message(ctx, queue_url, SendEntry("x", delay_seconds=901))
 
 
-async def test_retention_expires_messages(svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock) -> None:
+async def test_retention_expires_messages(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
     await svc.set_queue_attributes(ctx, queue_url, {"MessageRetentionPeriod": "60"})
     await svc.send_message(ctx, queue_url, SendEntry("short-lived"))
     clock.advance(59)
@@ -131,7 +145,9 @@ async def test_retention_expires_messages(svc: QueueService, ctx: RequestContext
     assert msg["Body"] == "short-lived"
 
 
-async def test_message_attributes_and_md5(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_message_attributes_and_md5(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     attributes = {
         "str": AttributeValue("String", "value"),
         "num": AttributeValue("Number", "12.5"),
@@ -139,10 +155,14 @@ async def test_message_attributes_and_md5(svc: QueueService, ctx: RequestContext
         "custom": AttributeValue("String.custom", "c"),
     }
     sent = await svc.send_message(ctx, queue_url, SendEntry("body", attributes=attributes))
-    (msg,) = await receive(svc, ctx, queue_url, message_attribute_names=["All"], visibility_timeout=0)
+    (msg,) = await receive(
+        svc, ctx, queue_url, message_attribute_names=["All"], visibility_timeout=0
+    )
     assert msg["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     assert msg["MessageAttributes"]["bin"] == {"DataType": "Binary", "BinaryValue": b"\x00\x01"}  # type: ignore[index]
-    (some,) = await receive(svc, ctx, queue_url, message_attribute_names=["st.*", "num"], visibility_timeout=0)
+    (some,) = await receive(
+        svc, ctx, queue_url, message_attribute_names=["st.*", "num"], visibility_timeout=0
+    )
     assert set(some["MessageAttributes"]) == {"str", "num"}  # type: ignore[arg-type]
     assert some["MD5OfMessageAttributes"] != sent["MD5OfMessageAttributes"]
     (none,) = await receive(svc, ctx, queue_url)
@@ -194,13 +214,19 @@ async def test_invalid_messages_are_rejected_and_not_stored(
     assert await counts(svc, ctx, queue_url) == (0, 0, 0)
 
 
-async def test_batch_send_validation(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_batch_send_validation(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     with pytest.raises(EmptyBatchRequest):
         await svc.send_message_batch(ctx, queue_url, [])
     with pytest.raises(TooManyEntriesInBatchRequest):
-        await svc.send_message_batch(ctx, queue_url, [SendEntry("x", entry_id=f"e{i}") for i in range(11)])
+        await svc.send_message_batch(
+            ctx, queue_url, [SendEntry("x", entry_id=f"e{i}") for i in range(11)]
+        )
     with pytest.raises(BatchEntryIdsNotDistinct):
-        await svc.send_message_batch(ctx, queue_url, [SendEntry("x", entry_id="a"), SendEntry("y", entry_id="a")])
+        await svc.send_message_batch(
+            ctx, queue_url, [SendEntry("x", entry_id="a"), SendEntry("y", entry_id="a")]
+        )
     with pytest.raises(InvalidBatchEntryId):
         await svc.send_message_batch(ctx, queue_url, [SendEntry("x", entry_id="bad id")])
     with pytest.raises(BatchRequestTooLong):
@@ -210,19 +236,30 @@ async def test_batch_send_validation(svc: QueueService, ctx: RequestContext, que
     assert await counts(svc, ctx, queue_url) == (0, 0, 0)
 
 
-async def test_batch_send_reports_each_entry(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_batch_send_reports_each_entry(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     result = await svc.send_message_batch(
         ctx, queue_url, [SendEntry("good", entry_id="ok"), SendEntry("bad\x01", entry_id="no")]
     )
     assert [e["Id"] for e in result["Successful"]] == ["ok"]
     assert result["Failed"] == [
-        {"Id": "no", "SenderFault": True, "Code": "InvalidMessageContents", "Message": result["Failed"][0]["Message"]}
+        {
+            "Id": "no",
+            "SenderFault": True,
+            "Code": "InvalidMessageContents",
+            "Message": result["Failed"][0]["Message"],
+        }
     ]
     assert await counts(svc, ctx, queue_url) == (1, 0, 0)
 
 
-async def test_batch_delete_and_visibility(svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock) -> None:
-    await svc.send_message_batch(ctx, queue_url, [SendEntry(f"m{i}", entry_id=f"e{i}") for i in range(10)])
+async def test_batch_delete_and_visibility(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
+    await svc.send_message_batch(
+        ctx, queue_url, [SendEntry(f"m{i}", entry_id=f"e{i}") for i in range(10)]
+    )
     msgs = await receive(svc, ctx, queue_url, max_messages=10)
     assert sorted(m["Body"] for m in msgs) == sorted(f"m{i}" for i in range(10))  # type: ignore[type-var]
     handles = [str(m["ReceiptHandle"]) for m in msgs]
@@ -230,14 +267,21 @@ async def test_batch_delete_and_visibility(svc: QueueService, ctx: RequestContex
         ctx, queue_url, [("a", handles[0], 0), ("b", "forged", 5), ("c", handles[1], 99999)]
     )
     assert [e["Id"] for e in vis["Successful"]] == ["a"]
-    assert {e["Id"]: e["Code"] for e in vis["Failed"]} == {"b": "ReceiptHandleIsInvalid", "c": "InvalidParameterValue"}
-    deleted = await svc.delete_message_batch(ctx, queue_url, [(f"d{i}", h) for i, h in enumerate(handles[1:])])
+    assert {e["Id"]: e["Code"] for e in vis["Failed"]} == {
+        "b": "ReceiptHandleIsInvalid",
+        "c": "InvalidParameterValue",
+    }
+    deleted = await svc.delete_message_batch(
+        ctx, queue_url, [(f"d{i}", h) for i, h in enumerate(handles[1:])]
+    )
     assert len(deleted["Successful"]) == 9 and deleted["Failed"] == []
     (last,) = await receive(svc, ctx, queue_url, max_messages=10)
     assert last["Body"] == msgs[0]["Body"]
 
 
-async def test_concurrent_receivers_never_share_a_lease(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_concurrent_receivers_never_share_a_lease(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     for start in range(0, 200, 10):
         await svc.send_message_batch(
             ctx, queue_url, [SendEntry(f"m{start + i}", entry_id=f"e{i}") for i in range(10)]
@@ -249,7 +293,9 @@ async def test_concurrent_receivers_never_share_a_lease(svc: QueueService, ctx: 
     assert len(bodies) == len(set(bodies)) == 200
 
 
-async def test_group_commit_shares_segments(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_group_commit_shares_segments(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     svc.storage.objects.counter.reset()
     await asyncio.gather(*[svc.send_message(ctx, queue_url, SendEntry(f"m{i}")) for i in range(50)])
     puts = svc.storage.request_counts().get("object.put", 0)
@@ -257,7 +303,9 @@ async def test_group_commit_shares_segments(svc: QueueService, ctx: RequestConte
     assert (await counts(svc, ctx, queue_url))[0] == 50
 
 
-async def test_long_poll_returns_when_a_message_arrives(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_long_poll_returns_when_a_message_arrives(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     waiting = asyncio.create_task(receive(svc, ctx, queue_url, wait_seconds=10))
@@ -270,11 +318,19 @@ async def test_long_poll_returns_when_a_message_arrives(svc: QueueService, ctx: 
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"max_messages": 0}, InvalidParameterValue), ({"max_messages": 11}, InvalidParameterValue),
-     ({"wait_seconds": 21}, InvalidParameterValue), ({"visibility_timeout": -1}, InvalidParameterValue)],
+    [
+        ({"max_messages": 0}, InvalidParameterValue),
+        ({"max_messages": 11}, InvalidParameterValue),
+        ({"wait_seconds": 21}, InvalidParameterValue),
+        ({"visibility_timeout": -1}, InvalidParameterValue),
+    ],
 )
 async def test_receive_parameter_ranges(
-    svc: QueueService, ctx: RequestContext, queue_url: str, kwargs: dict[str, int], error: type[Exception]
+    svc: QueueService,
+    ctx: RequestContext,
+    queue_url: str,
+    kwargs: dict[str, int],
+    error: type[Exception],
 ) -> None:
     with pytest.raises(error):
         await svc.receive_message(ctx, queue_url, **kwargs)  # type: ignore[arg-type]

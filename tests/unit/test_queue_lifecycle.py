@@ -20,13 +20,17 @@ from service.send import SendEntry
 from service.sqs_service import QueueService
 
 
-async def test_create_is_idempotent_for_same_attributes(svc: QueueService, ctx: RequestContext) -> None:
+async def test_create_is_idempotent_for_same_attributes(
+    svc: QueueService, ctx: RequestContext
+) -> None:
     first = await svc.create_queue(ctx, "orders", {"VisibilityTimeout": "45"}, {})
     again = await svc.create_queue(ctx, "orders", {"VisibilityTimeout": "45"}, {})
     assert first == again == {"QueueUrl": "http://127.0.0.1:9324/000000000000/orders"}
 
 
-async def test_create_with_different_attributes_is_an_error(svc: QueueService, ctx: RequestContext) -> None:
+async def test_create_with_different_attributes_is_an_error(
+    svc: QueueService, ctx: RequestContext
+) -> None:
     await svc.create_queue(ctx, "orders", {"VisibilityTimeout": "45"}, {})
     with pytest.raises(QueueNameExists):
         await svc.create_queue(ctx, "orders", {"VisibilityTimeout": "46"}, {})
@@ -60,7 +64,9 @@ async def test_invalid_attributes_create_nothing(
     assert await svc.list_queues(ctx, None, None, None) == {"QueueUrls": []}
 
 
-async def test_get_queue_url_and_missing_queue(svc: QueueService, ctx: RequestContext, queue_url: str) -> None:
+async def test_get_queue_url_and_missing_queue(
+    svc: QueueService, ctx: RequestContext, queue_url: str
+) -> None:
     assert await svc.get_queue_url(ctx, "unit-queue", None) == {"QueueUrl": queue_url}
     with pytest.raises(QueueDoesNotExist):
         await svc.get_queue_url(ctx, "nope", None)
@@ -79,7 +85,10 @@ async def test_list_queues_prefix_and_pages(svc: QueueService, ctx: RequestConte
     page1 = await svc.list_queues(ctx, None, 2, None)
     page2 = await svc.list_queues(ctx, None, 2, page1["NextToken"])
     assert [u.rsplit("/", 1)[1] for u in page1["QueueUrls"] + page2["QueueUrls"]] == [
-        "a1", "a2", "a3", "b1"
+        "a1",
+        "a2",
+        "a3",
+        "b1",
     ]
     assert "NextToken" not in page2
     with pytest.raises(InvalidParameterValue):
@@ -110,7 +119,9 @@ async def test_set_attributes_rejects_bad_values_atomically(
     svc: QueueService, ctx: RequestContext, queue_url: str
 ) -> None:
     with pytest.raises(InvalidAttributeValue):
-        await svc.set_queue_attributes(ctx, queue_url, {"DelaySeconds": "5", "VisibilityTimeout": "x"})
+        await svc.set_queue_attributes(
+            ctx, queue_url, {"DelaySeconds": "5", "VisibilityTimeout": "x"}
+        )
     attrs = (await svc.get_queue_attributes(ctx, queue_url, ["DelaySeconds"]))["Attributes"]
     assert attrs["DelaySeconds"] == "0"
 

@@ -1,0 +1,176 @@
+"""The local gateway: a raw ASGI 3 application around ``handle_http``.
+
+No web framework: the app reads the body incrementally and stops as soon as it
+exceeds the limit (answering the SQS error in the protocol the headers announce),
+builds an ``HttpRequest`` with the host the client addressed, and writes the
+``HttpResponse``. ``GET /health`` answers ``200 ok`` so tests and supervisors can tell
+the server is up. Lifespan events run the optional startup/shutdown callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from handlers.http_edge import (
+    DEFAULT_MAX_BODY,
+    Dispatcher,
+    HttpRequest,
+    HttpResponse,
+    body_too_large,
+    detect_protocol,
+    error_response,
+    handle_http,
+    new_request_id,
+)
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+HEALTH_PATH = "/health"
+_HEALTH = HttpResponse(200, {"content-type": "text/plain"}, b"ok")
+
+
+class _TooLarge(Exception):
+    """The body went over the limit; the rest of it is left unread."""
+
+
+class _Disconnected(Exception):
+    """The client went away before the request was complete."""
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _host(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host")
+    if host:
+        return host
+    server = scope.get("server")
+    if server and server[1] is not None:
+        return f"{server[0]}:{server[1]}"
+    return server[0] if server else "localhost"
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise _TooLarge  # refuse before reading a byte
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send_response(send: Send, response: HttpResponse) -> None:
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.items()
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _request(scope: Scope, headers: dict[str, str], body: bytes) -> HttpRequest:
+    root_path: str = scope.get("root_path", "")
+    path: str = scope.get("path", "/")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    return HttpRequest(
+        method=scope.get("method", "GET"),
+        path=path,
+        # surrogateescape keeps stray non-UTF-8 bytes for the form parser to judge
+        query_string=scope.get("query_string", b"").decode("utf-8", "surrogateescape"),
+        headers=headers,
+        body=body,
+        host=_host(scope, headers),
+        scheme=scope.get("scheme", "http"),
+        base_path=root_path,
+    )
+
+
+async def _lifespan(
+    receive: Receive, send: Send, startup: Hook | None, shutdown: Hook | None
+) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                if startup is not None:
+                    await startup()
+            except Exception as exc:
+                log.exception("startup failed")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                if shutdown is not None:
+                    await shutdown()
+            except Exception as exc:
+                log.exception("shutdown failed")
+                await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_asgi_app(
+    dispatch: Dispatcher,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+) -> ASGIApp:
+    """An ASGI 3 application serving the SQS API over ``dispatch``."""
+
+    async def http(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        if scope.get("method") == "GET" and scope.get("path") == HEALTH_PATH:
+            await _send_response(send, _HEALTH)
+            return
+        try:
+            body = await _read_body(receive, headers, max_body)
+        except _Disconnected:
+            return
+        except _TooLarge:
+            protocol = detect_protocol(headers)
+            response = error_response(body_too_large(max_body), protocol, new_request_id())
+            await _send_response(send, response)
+            return
+        response = await handle_http(_request(scope, headers, body), dispatch, max_body=max_body)
+        await _send_response(send, response)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send, on_startup, on_shutdown)
+        # other scope types (websocket) are not served: returning closes them
+
+    return app

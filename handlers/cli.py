@@ -1,0 +1,55 @@
+"""The `bucketq` command line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the SQS-compatible gateway",
+        description="Serve the SQS API. Every flag has a BUCKETQ_* environment variable "
+        "(BUCKETQ_PORT, BUCKETQ_S3_BUCKET, ...); a flag beats the environment.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 9324)")
+    serve.add_argument(
+        "--data-dir", type=Path, help="embedded storage directory (default ./.bucketq)"
+    )
+    serve.add_argument("--account-id", help="account id in queue URLs (default 000000000000)")
+    serve.add_argument("--region", help="region in queue ARNs (default us-east-1)")
+    serve.add_argument("--s3-bucket", help="keep message batches in this S3 bucket")
+    serve.add_argument("--table", help="keep leases and metadata in this DynamoDB table")
+    serve.add_argument("--endpoint-url", help="S3/DynamoDB endpoint (moto server, LocalStack)")
+    serve.add_argument(
+        "--create-resources",
+        action="store_true",
+        default=None,
+        help="create the bucket and the table if they do not exist",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bucketq", description="An SQS-compatible queue on object storage."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from handlers.local_gateway import serve
+        from handlers.settings import Settings
+
+        flags = {k: v for k, v in vars(args).items() if k != "command"}
+        serve(Settings.resolve(flags))
+
+
+if __name__ == "__main__":
+    main()

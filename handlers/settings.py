@@ -1,0 +1,55 @@
+"""Gateway settings: command-line flags over ``BUCKETQ_*`` environment variables
+over defaults (DESIGN: "an explicit flag beats the environment")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9324
+    data_dir: Path = Path(".bucketq")
+    account_id: str = DEFAULT_ACCOUNT_ID
+    region: str = DEFAULT_REGION
+    s3_bucket: str | None = None
+    table: str | None = None
+    endpoint_url: str | None = None
+    create_resources: bool = False
+
+    @property
+    def uses_aws(self) -> bool:
+        return bool(self.s3_bucket or self.table)
+
+    @classmethod
+    def resolve(
+        cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        flags = flags or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            flag = flags.get(field.name)
+            env = environ.get(f"BUCKETQ_{field.name.upper()}")
+            if flag is not None and flag is not False:
+                values[field.name] = flag
+            elif env not in (None, ""):
+                values[field.name] = _parse(field.name, str(env))
+        return cls(**values)
+
+
+def _parse(name: str, raw: str) -> Any:
+    if name == "port":
+        return int(raw)
+    if name == "data_dir":
+        return Path(raw)
+    if name == "create_resources":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

@@ -1,0 +1,42 @@
+"""Argument checks every table adapter applies the same way.
+
+They run before any request is sent, so a malformed call fails with the same
+``ValueError`` on every backend instead of whatever the backend would say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from storage.ports import KEY_ATTRS, VERSION_ATTR, Put, TransactOp
+
+#: DynamoDB allows 100 items per transaction; the port promises 25 everywhere.
+MAX_TRANSACT_OPS = 25
+
+_RESERVED = frozenset({*KEY_ATTRS, VERSION_ATTR})
+
+
+def check_add(deltas: Mapping[str, int], remove: Sequence[str]) -> None:
+    """``add`` may not touch the key or ``ver``, nor add and remove one name."""
+    overlap = set(deltas) & set(remove)
+    if overlap:
+        raise ValueError(f"attributes both added and removed: {sorted(overlap)}")
+    reserved = (set(deltas) | set(remove)) & _RESERVED
+    if reserved:
+        raise ValueError(f"add may not change {sorted(reserved)}")
+
+
+def op_key(op: TransactOp) -> tuple[str, str]:
+    """The ``(pk, sk)`` an op touches."""
+    if isinstance(op, Put):
+        return str(op.item["pk"]), str(op.item["sk"])
+    return op.pk, op.sk
+
+
+def check_transact(ops: Sequence[TransactOp]) -> None:
+    """1 to ``MAX_TRANSACT_OPS`` ops, each on a distinct item."""
+    if not ops or len(ops) > MAX_TRANSACT_OPS:
+        raise ValueError(f"a transaction takes 1 to {MAX_TRANSACT_OPS} ops")
+    keys = {op_key(op) for op in ops}
+    if len(keys) != len(ops):
+        raise ValueError("a transaction may touch each item once")

@@ -1,0 +1,88 @@
+"""The ``storage`` fixture: every contract test runs once per backend.
+
+- ``memory``: the in-memory reference adapters;
+- ``embedded``: files and SQLite in a fresh temporary directory;
+- ``moto``: S3 + DynamoDB adapters answered in-process by moto's ``mock_aws``
+  (through ``tests.support.moto_aio``);
+- ``moto_server``: the same adapters over real HTTP to a moto server started
+  once per session on a free loopback port.
+
+Each test gets fresh resources (a new directory, or a uniquely named bucket
+and table), so tests are independent in any order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiobotocore.session import AioSession
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from storage.aws import aws_storage
+from storage.embedded import embedded_storage
+from storage.memory import memory_storage
+from storage.ports import Storage
+from tests.support.moto_aio import moto_session
+
+BACKENDS = ("memory", "embedded", "moto", "moto_server")
+
+
+@pytest.fixture(scope="session")
+def moto_server_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+# Sessions are shared: each loads the service models once (a third of a
+# second), while clients and their connections are still made per test.
+@pytest.fixture(scope="session")
+def moto_aio_session() -> AioSession:
+    return moto_session()
+
+
+@pytest.fixture(scope="session")
+def server_session() -> AioSession:
+    session = AioSession()
+    session.set_credentials("testing", "testing")
+    return session
+
+
+def unique_name() -> str:
+    return f"bq-{uuid.uuid4().hex[:16]}"
+
+
+async def _aws(session: AioSession, endpoint_url: str | None = None) -> Storage:
+    return await aws_storage(
+        unique_name(),
+        unique_name(),
+        endpoint_url=endpoint_url,
+        create_resources=True,
+        session=session,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backend = request.param
+    if backend == "moto":
+        with mock_aws():
+            opened = await _aws(request.getfixturevalue("moto_aio_session"))
+            yield opened
+            await opened.close()
+        return
+    if backend == "memory":
+        opened = memory_storage()
+    elif backend == "embedded":
+        opened = embedded_storage(tmp_path / "data")
+    else:
+        endpoint = request.getfixturevalue("moto_server_endpoint")
+        opened = await _aws(request.getfixturevalue("server_session"), endpoint)
+    yield opened
+    await opened.close()

@@ -1,0 +1,102 @@
+"""What only the embedded backend promises: several processes on one
+directory, data that survives reopening, safe keys and private files."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import stat
+from pathlib import Path
+
+import pytest
+
+from storage.embedded import TABLE_FILE, EmbeddedObjectStore, embedded_storage
+from storage.ports import ABSENT, ConditionFailed, Storage
+from storage.sqlite_table import SqliteTable
+from tests.support import table_increments
+
+PROCESSES, ROUNDS = 2, 150
+
+
+def test_processes_lose_no_update(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(PROCESSES), ctx.Queue()
+    path = str(tmp_path / TABLE_FILE)
+    workers = [
+        ctx.Process(target=table_increments.increment, args=(path, ROUNDS, start, results))
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    successes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+        assert worker.exitcode == 0
+    final = _read_counter(tmp_path / TABLE_FILE)
+    assert final == (sum(successes), sum(successes))  # (n, ver)
+    assert all(s > 0 for s in successes)
+
+
+def _read_counter(path: Path) -> tuple[int, int]:
+    async def read() -> tuple[int, int]:
+        table = SqliteTable(path)
+        item = await table.get(table_increments.PK, table_increments.SK)
+        await table.close()
+        assert item is not None
+        return int(item["n"]), int(item["ver"])
+
+    return asyncio.run(read())
+
+
+async def test_data_survives_reopening(tmp_path: Path) -> None:
+    first = embedded_storage(tmp_path / "data")
+    await first.objects.put("seg/1", b"payload")
+    await first.table.put({"pk": "p", "sk": "s", "due": 3, "b": b"\x01"}, expect=ABSENT)
+    await first.table.add("p", "stats", {"n": 2})
+    await first.close()
+
+    second = embedded_storage(tmp_path / "data")
+    assert await second.objects.get("seg/1") == b"payload"
+    assert await second.objects.list_keys("") == ["seg/1"]
+    assert await second.table.get("p", "s") == {
+        "pk": "p",
+        "sk": "s",
+        "due": 3,
+        "b": b"\x01",
+        "ver": 1,
+    }
+    assert [i["sk"] for i in await second.table.query_due("p", due_max=3, limit=5)] == ["s"]
+    assert await second.table.put({"pk": "p", "sk": "s"}, expect=1) == 2
+    await second.close()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "..", "../x", "a/../../x", "/etc/passwd", "a\\b", "a\0b", "a//b", "a/", "./a", "a/./b"],
+)
+async def test_unsafe_keys_are_rejected(tmp_path: Path, key: str) -> None:
+    store = EmbeddedObjectStore(tmp_path)
+    for call in (store.put(key, b"x"), store.get(key), store.delete(key)):
+        with pytest.raises(ValueError):
+            await call
+    await store.close()
+    assert _tree(tmp_path) == ["objects"]
+
+
+async def test_files_are_private_and_no_temporary_files_remain(tmp_path: Path) -> None:
+    storage: Storage = embedded_storage(tmp_path / "data")
+    await storage.objects.put("a/b/c", b"x")
+    await storage.objects.put("a", b"y")
+    with pytest.raises(ConditionFailed):
+        await storage.objects.put("a/b/c", b"z")
+    await storage.table.put({"pk": "p", "sk": "s"}, expect=ABSENT)
+    await storage.close()
+    data = tmp_path / "data"
+    assert not [p for p in _tree(data) if p.endswith(".tmp")]
+    for path in [data, *data.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))

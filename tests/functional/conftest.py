@@ -1,0 +1,87 @@
+"""Functional fixtures: real `bucketq serve` processes, real SQS clients, real HTTP.
+
+The gateway runs on two storage backends: the embedded default, and S3 +
+DynamoDB served by a moto server over HTTP.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from tests.support.bucketq_server import RunningServer, free_port, start_server, stop_server
+
+CREDENTIALS = {"aws_access_key_id": "AKIDBUCKETQTEST", "aws_secret_access_key": "secret"}
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def gateway_args(
+    backend: str, tmp: Path, moto_endpoint: str | None
+) -> tuple[list[str], dict[str, str]]:
+    if backend == "embedded":
+        return ["--data-dir", str(tmp / "data")], {}
+    suffix = uuid.uuid4().hex[:8]
+    args = [
+        "--s3-bucket",
+        f"bq-{suffix}",
+        "--table",
+        f"bq-{suffix}",
+        "--endpoint-url",
+        str(moto_endpoint),
+        "--create-resources",
+    ]
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    return args, env
+
+
+@pytest.fixture(scope="session", params=["embedded", "moto"])
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    backend = request.param
+    tmp = tmp_path_factory.mktemp(f"gateway-{backend}")
+    endpoint = request.getfixturevalue("moto_endpoint") if backend == "moto" else None
+    args, env = gateway_args(backend, tmp, endpoint)
+    server = start_server(args, tmp / "server.log", env)
+    yield server
+    stop_server(server)
+
+
+def sqs_client(url: str, **config: Any) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=url,
+        region_name=REGION,
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, **config),
+        **CREDENTIALS,
+    )
+
+
+@pytest.fixture
+def sqs(gateway: RunningServer) -> Any:
+    return sqs_client(gateway.url)
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"q-{uuid.uuid4().hex[:12]}"
