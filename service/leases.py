@@ -95,6 +95,8 @@ class LeaseKeeper:
         for _ in range(SAVE_ATTEMPTS):
             segment = await self._segments.load(queue.queue_id, segment_id)
             now = self._clock.now_ms()
+            if segment is not None and not queue.holds(segment.sent_ms, now):
+                segment = None  # purged or expired: its messages are gone
             before = list(segment.states) if segment else []
             outcome = _apply_entries(segment, entries, actions, apply, now)
             if segment is None or not segment.changed:

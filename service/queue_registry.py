@@ -46,6 +46,12 @@ class QueueRecord:
     def settings(self) -> QueueSettings:
         return QueueSettings.from_attributes(self.attributes)
 
+    def holds(self, sent_ms: int, now_ms: int) -> bool:
+        """Whether messages sent at ``sent_ms`` still exist: neither purged
+        nor past the retention period."""
+        retained_until = sent_ms + self.settings.retention_seconds * 1000
+        return sent_ms > self.purged_ms and now_ms < retained_until
+
     def to_item(self) -> Item:
         return {
             "pk": queue_partition(self.ref.account_id),

@@ -108,7 +108,7 @@ class Receiver:
             if segment is None:
                 return [], False
             now = self._clock.now_ms()
-            if self._is_garbage(queue, segment, now):
+            if not queue.holds(segment.sent_ms, now):
                 return [], await self._discard(segment)
             leases = self._pick(segment, want, now, now + timeout_s * 1000)
             if not leases:
@@ -134,12 +134,6 @@ class Receiver:
                 segment.update(index, leased)
                 leases.append(_Lease(segment, index, leased))
         return leases
-
-    @staticmethod
-    def _is_garbage(queue: QueueRecord, segment: SegmentState, now: int) -> bool:
-        purged = segment.sent_ms <= queue.purged_ms
-        expired = segment.sent_ms + queue.settings.retention_seconds * 1000 <= now
-        return purged or expired
 
     async def _discard(self, segment: SegmentState) -> bool:
         """Delete a purged or expired segment; its messages are gone."""

@@ -35,7 +35,7 @@ from storage.ports import (
     Storage,
     TransactOp,
 )
-from storage.validation import check_add, check_transact
+from storage.validation import added, check_add, check_transact
 
 
 class MemoryObjectStore:
@@ -169,15 +169,7 @@ class MemoryTable:
     ) -> None:
         self.counter.count(TABLE_ADD)
         check_add(deltas, remove)
-        current = self._current(pk, sk)
-        item: Item = dict(current) if current else {"pk": pk, "sk": sk, VERSION_ATTR: 1}
-        for name, delta in deltas.items():
-            value = item.get(name, 0)
-            if not isinstance(value, int):
-                raise ValueError(f"{name} is not an integer")
-            item[name] = value + delta
-        for name in remove:
-            item.pop(name, None)
+        item = added(self._current(pk, sk), pk, sk, deltas, remove)
         self._partitions.setdefault(pk, _Partition()).store(item)
 
     async def transact(self, ops: Sequence[TransactOp]) -> None:

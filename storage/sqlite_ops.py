@@ -31,7 +31,7 @@ from storage.ports import (
     StorageError,
     TransactOp,
 )
-from storage.validation import op_key
+from storage.validation import added, op_key
 
 SCHEMA_VERSION = 1
 _SCHEMA = (
@@ -171,14 +171,7 @@ def add(
     conn: sqlite3.Connection, pk: str, sk: str, deltas: Mapping[str, int], remove: Sequence[str]
 ) -> None:
     row = conn.execute(f"{_SELECT} WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
-    item: Item = {"pk": pk, "sk": sk, VERSION_ATTR: 1} if row is None else _item(row)
-    for name, delta in deltas.items():
-        value = item.get(name, 0)
-        if not isinstance(value, int):
-            raise ValueError(f"{name} is not an integer")
-        item[name] = value + delta
-    for name in remove:
-        item.pop(name, None)
+    item = added(None if row is None else _item(row), pk, sk, deltas, remove)
     _write(conn, item, int(item[VERSION_ATTR]))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from storage.ports import KEY_ATTRS, VERSION_ATTR, Put, TransactOp
+from storage.ports import KEY_ATTRS, VERSION_ATTR, Item, Put, TransactOp
 
 #: DynamoDB allows 100 items per transaction; the port promises 25 everywhere.
 MAX_TRANSACT_OPS = 25
@@ -40,3 +40,20 @@ def check_transact(ops: Sequence[TransactOp]) -> None:
     keys = {op_key(op) for op in ops}
     if len(keys) != len(ops):
         raise ValueError("a transaction may touch each item once")
+
+
+def added(
+    current: Item | None, pk: str, sk: str, deltas: Mapping[str, int], remove: Sequence[str]
+) -> Item:
+    """The item ``add`` leaves: ``current`` (or a new item at ver 1) with the
+    deltas added and the ``remove`` names dropped. For adapters that apply
+    ``add`` as read-modify-write inside their own atomic step."""
+    item: Item = dict(current) if current else {"pk": pk, "sk": sk, VERSION_ATTR: 1}
+    for name, delta in deltas.items():
+        value = item.get(name, 0)
+        if not isinstance(value, int):
+            raise ValueError(f"{name} is not an integer")
+        item[name] = value + delta
+    for name in remove:
+        item.pop(name, None)
+    return item

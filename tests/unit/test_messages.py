@@ -334,3 +334,17 @@ async def test_receive_parameter_ranges(
 ) -> None:
     with pytest.raises(error):
         await svc.receive_message(ctx, queue_url, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_purge_ends_leases_in_flight(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
+    await svc.send_message(ctx, queue_url, SendEntry("in flight"))
+    (msg,) = await receive(svc, ctx, queue_url, visibility_timeout=300)
+    clock.advance(1)
+    await svc.purge_queue(ctx, queue_url)
+    with pytest.raises(InvalidParameterValue):
+        await svc.change_message_visibility(ctx, queue_url, str(msg["ReceiptHandle"]), 0)
+    await svc.delete_message(ctx, queue_url, str(msg["ReceiptHandle"]))  # succeeds, as in SQS
+    clock.advance(301)
+    assert await receive(svc, ctx, queue_url) == []
