@@ -89,6 +89,8 @@ class SendFields(SqsRequest):
             attributes=_attributes(self.MessageAttributes),
             system_attributes=_attributes(self.MessageSystemAttributes),
             entry_id=entry_id,
+            group_id=self.MessageGroupId,
+            deduplication_id=self.MessageDeduplicationId,
         )
 
 

@@ -91,3 +91,11 @@ MESSAGE_SYSTEM_ATTRIBUTES: Final = frozenset(
 #: The only system attribute a sender may set.
 SENDABLE_SYSTEM_ATTRIBUTES: Final = frozenset({"AWSTraceHeader"})
 RESERVED_ATTRIBUTE_PREFIXES: Final = ("aws.", "amazon.")
+
+# ---- dead-letter queues and permissions ----------------------------------------------
+MAX_REDRIVE_RECEIVE_COUNT: Final = 1000  # RedrivePolicy maxReceiveCount, 1 to this
+MAX_REDRIVE_SOURCE_ARNS: Final = 10  # RedriveAllowPolicy sourceQueueArns (byQueue)
+MAX_LIST_DEAD_LETTER_SOURCES: Final = 1000  # ListDeadLetterSourceQueues MaxResults
+MAX_PERMISSION_ACTIONS: Final = 7  # actions of one AddPermission statement
+MAX_PERMISSION_LABEL_LENGTH: Final = 80
+POLICY_VERSION: Final = "2012-10-17"

@@ -15,10 +15,11 @@ an optimisation that may be lost: nothing in it has been acknowledged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from service.clock import Clock
+from service.queue_registry import QueueRecord
 from service.segment_cache import SegmentCache
 from service.segments import (
     MessageState,
@@ -36,16 +37,23 @@ MAX_SEGMENT_BYTES = 8 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Committed:
-    segment_id: str
-    sent_ms: int
-    first_index: int
+    """One message as stored: its id (for a FIFO duplicate, the original's)
+    and its sequence number on FIFO queues."""
+
+    message_id: str
+    sequence: int | None = None
+
+
+#: Writes one batch of messages durably, returning one result per message.
+SegmentWriter = Callable[[QueueRecord, list[StoredMessage]], Awaitable[list[Committed]]]
 
 
 @dataclass
 class _Request:
+    queue: QueueRecord
     messages: list[StoredMessage]
     size: int
-    done: asyncio.Future[Committed]
+    done: asyncio.Future[list[Committed]]
 
 
 @dataclass
@@ -54,23 +62,21 @@ class _Buffer:
     flushing: bool = False
 
 
-OnCommit = Callable[[str, list[int], int], None]
-
-
 class GroupCommitter:
-    def __init__(
-        self, storage: Storage, clock: Clock, cache: SegmentCache, on_commit: OnCommit
-    ) -> None:
-        self._storage = storage
-        self._clock = clock
-        self._cache = cache
-        self._on_commit = on_commit  # (queue_id, visible_at per message, now_ms)
+    """Batches concurrent commits per queue and hands each batch to a writer."""
+
+    def __init__(self, writer: SegmentWriter, max_messages: int = MAX_SEGMENT_MESSAGES) -> None:
+        self._writer = writer
+        self._max_messages = max_messages
         self._buffers: dict[str, _Buffer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def commit(self, queue_id: str, messages: list[StoredMessage], size: int) -> Committed:
+    async def commit(
+        self, queue: QueueRecord, messages: list[StoredMessage], size: int
+    ) -> list[Committed]:
+        queue_id = queue.queue_id
         buffer = self._buffers.setdefault(queue_id, _Buffer())
-        request = _Request(messages, size, asyncio.get_running_loop().create_future())
+        request = _Request(queue, messages, size, asyncio.get_running_loop().create_future())
         buffer.pending.append(request)
         if not buffer.flushing:
             buffer.flushing = True
@@ -83,51 +89,35 @@ class GroupCommitter:
     async def _drain(self, queue_id: str, buffer: _Buffer) -> None:
         try:
             while buffer.pending:
-                batch = _take_batch(buffer.pending)
+                batch = _take_batch(buffer.pending, self._max_messages)
                 try:
-                    results = await self._write(queue_id, batch)
+                    messages = [m for request in batch for m in request.messages]
+                    results = await self._writer(batch[0].queue, messages)
                 except Exception as exc:
                     for request in batch:
                         request.done.set_exception(exc)
                         request.done.exception()  # retrieved by the awaiting sender
                     continue
-                for request, result in zip(batch, results, strict=True):
-                    request.done.set_result(result)
+                for request in batch:
+                    request.done.set_result(results[: len(request.messages)])
+                    results = results[len(request.messages) :]
         finally:
             buffer.flushing = False
             if not buffer.pending and self._buffers.get(queue_id) is buffer:
                 del self._buffers[queue_id]
-
-    async def _write(self, queue_id: str, batch: list[_Request]) -> list[Committed]:
-        now = self._clock.now_ms()
-        segment_id = new_segment_id(now)
-        messages = [m for request in batch for m in request.messages]
-        data = encode_segment_object(now, messages)
-        key = object_key(queue_id, segment_id)
-        await self._storage.objects.put(key, data)
-        visible_at = [now + m.delay_seconds * 1000 for m in messages]
-        state = SegmentState(queue_id, segment_id, now, [MessageState(at) for at in visible_at])
-        await self._storage.table.put(state.to_item(), expect=ABSENT)
-        self._cache.put(key, messages, len(data))
-        self._on_commit(queue_id, visible_at, now)
-        results, index = [], 0
-        for request in batch:
-            results.append(Committed(segment_id, now, index))
-            index += len(request.messages)
-        return results
 
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _take_batch(pending: list[_Request]) -> list[_Request]:
+def _take_batch(pending: list[_Request], max_messages: int) -> list[_Request]:
     """Whole requests, oldest first, up to the segment limits (at least one)."""
     batch: list[_Request] = []
     count = size = 0
     while pending:
         request = pending[0]
-        fits = count + len(request.messages) <= MAX_SEGMENT_MESSAGES and (
+        fits = count + len(request.messages) <= max_messages and (
             size + request.size <= MAX_SEGMENT_BYTES
         )
         if batch and not fits:
@@ -136,3 +126,32 @@ def _take_batch(pending: list[_Request]) -> list[_Request]:
         count += len(request.messages)
         size += request.size
     return batch
+
+
+OnCommit = Callable[[str, list[int], int], None]
+
+
+class StandardSegmentWriter:
+    """A standard queue's commit: the object, then the state item."""
+
+    def __init__(
+        self, storage: Storage, clock: Clock, cache: SegmentCache, on_commit: OnCommit
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._cache = cache
+        self._on_commit = on_commit  # (queue_id, visible_at per message, now_ms)
+
+    async def __call__(self, queue: QueueRecord, messages: list[StoredMessage]) -> list[Committed]:
+        queue_id = queue.queue_id
+        now = self._clock.now_ms()
+        segment_id = new_segment_id(now)
+        data = encode_segment_object(now, messages)
+        key = object_key(queue_id, segment_id)
+        await self._storage.objects.put(key, data)
+        visible_at = [now + m.delay_seconds * 1000 for m in messages]
+        state = SegmentState(queue_id, segment_id, now, [MessageState(at) for at in visible_at])
+        await self._storage.table.put(state.to_item(), expect=ABSENT)
+        self._cache.put(key, messages, len(data))
+        self._on_commit(queue_id, visible_at, now)
+        return [Committed(m.message_id) for m in messages]

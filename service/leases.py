@@ -52,17 +52,12 @@ class LeaseKeeper:
         self, queue: QueueRecord, codec: ReceiptCodec, handles: list[str]
     ) -> list[SqsError | None]:
         actions = [LeaseAction(h) for h in handles]
-        return await self._apply_all(queue, codec, actions, self._deleted)
+        return await self._apply_all(queue, codec, actions, deleted_state)
 
     async def change_visibility(
         self, queue: QueueRecord, codec: ReceiptCodec, actions: list[LeaseAction]
     ) -> list[SqsError | None]:
-        return await self._apply_all(queue, codec, actions, _revisibled)
-
-    def _deleted(self, state: MessageState, action: LeaseAction, now: int) -> MessageState | None:
-        if state.deleted:
-            return None
-        return replace(state, deleted=True)
+        return await self._apply_all(queue, codec, actions, revisibled_state)
 
     async def _apply_all(
         self, queue: QueueRecord, codec: ReceiptCodec, actions: list[LeaseAction], apply: Apply
@@ -157,7 +152,15 @@ def _current_lease(segment: SegmentState | None, receipt: Receipt) -> MessageSta
     return state
 
 
-def _revisibled(state: MessageState, action: LeaseAction, now: int) -> MessageState | None:
+def deleted_state(state: MessageState, action: LeaseAction, now: int) -> MessageState | None:
+    """DeleteMessage: a message already gone (or a stale handle) is no change."""
+    if state.deleted:
+        return None
+    return replace(state, deleted=True)
+
+
+def revisibled_state(state: MessageState, action: LeaseAction, now: int) -> MessageState | None:
+    """ChangeMessageVisibility: only a message in flight under this lease."""
     if state.deleted:
         raise InvalidParameterValue(
             f"Value {action.handle} for parameter ReceiptHandle is invalid. Reason: Message "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.fifo_model import sequence_number
 from service.message_attributes import AttributeValue, md5_of_attributes, select_attributes
 from service.receive import Delivery
 
@@ -20,6 +21,12 @@ def _system_attributes(delivery: Delivery) -> dict[str, str]:
     }
     if message.trace_header:
         values["AWSTraceHeader"] = message.trace_header
+    if message.group_id is not None:
+        values["MessageGroupId"] = message.group_id
+    if message.deduplication_id is not None:
+        values["MessageDeduplicationId"] = message.deduplication_id
+    if delivery.sequence is not None:
+        values["SequenceNumber"] = sequence_number(delivery.sequence)
     return values
 
 

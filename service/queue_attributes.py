@@ -14,9 +14,9 @@ from service.constants import (
     READABLE_ATTRIBUTES,
     SETTABLE_ATTRIBUTES,
 )
-from service.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
+from service.errors import InvalidAttributeName, InvalidAttributeValue
+from service.redrive import normalize_redrive_allow_policy, normalize_redrive_policy
 
-MAX_REDRIVE_RECEIVE_COUNT = 1000
 MAX_POLICY_BYTES = 20 * 1024
 
 
@@ -54,39 +54,6 @@ def _normalize_json(name: str, value: str) -> str:
     return value
 
 
-def _normalize_redrive_policy(value: str) -> str:
-    if value == "":
-        return ""  # an empty policy removes the dead-letter queue
-    reason = None
-    try:
-        policy = json.loads(value)
-    except ValueError:
-        policy, reason = None, "Redrive policy is not a valid JSON map."
-    if reason is None and not isinstance(policy, dict):
-        reason = "Redrive policy is not a valid JSON map."
-    elif reason is None and isinstance(policy, dict):
-        reason = _redrive_policy_problem(policy)
-    if reason:
-        raise InvalidParameterValue(
-            f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}"
-        )
-    return value
-
-
-def _redrive_policy_problem(policy: dict[str, object]) -> str | None:
-    arn = policy.get("deadLetterTargetArn")
-    count = policy.get("maxReceiveCount")
-    if not isinstance(arn, str) or count is None:
-        return "Redrive policy must contain deadLetterTargetArn and maxReceiveCount."
-    try:
-        number = int(str(count))
-    except ValueError:
-        return "Invalid value for maxReceiveCount."
-    if not 1 <= number <= MAX_REDRIVE_RECEIVE_COUNT:
-        return f"Value {number} for parameter maxReceiveCount is out of range."
-    return None
-
-
 def normalize_attribute(name: str, value: str) -> str:
     """One settable attribute's canonical value, or the SQS error."""
     if name in INTEGER_ATTRIBUTES:
@@ -94,8 +61,10 @@ def normalize_attribute(name: str, value: str) -> str:
     if name in BOOLEAN_ATTRIBUTES:
         return _normalize_bool(name, value)
     if name == "RedrivePolicy":
-        return _normalize_redrive_policy(value)
-    if name in ("Policy", "RedriveAllowPolicy"):
+        return normalize_redrive_policy(value)
+    if name == "RedriveAllowPolicy":
+        return normalize_redrive_allow_policy(value)
+    if name == "Policy":
         return _normalize_json(name, value) if value else ""
     if name == "DeduplicationScope" and value not in ("messageGroup", "queue"):
         raise invalid_value(name)
@@ -150,6 +119,9 @@ class QueueSettings:
     maximum_message_size: int
     retention_seconds: int
     receive_wait_seconds: int
+    fifo: bool = False
+    content_based_deduplication: bool = False
+    deduplication_scope: str = "queue"
 
     @classmethod
     def from_attributes(cls, attributes: Mapping[str, str]) -> QueueSettings:
@@ -162,4 +134,7 @@ class QueueSettings:
             maximum_message_size=number("MaximumMessageSize"),
             retention_seconds=number("MessageRetentionPeriod"),
             receive_wait_seconds=number("ReceiveMessageWaitTimeSeconds"),
+            fifo=attributes.get("FifoQueue") == "true",
+            content_based_deduplication=attributes.get("ContentBasedDeduplication") == "true",
+            deduplication_scope=attributes.get("DeduplicationScope", "queue"),
         )

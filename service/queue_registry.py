@@ -21,7 +21,17 @@ from service.clock import Clock
 from service.errors import QueueDoesNotExist, QueueNameExists
 from service.queue_attributes import QueueSettings, default_attributes
 from service.queue_names import QueueRef
-from storage.ports import ABSENT, VERSION_ATTR, ConditionFailed, Delete, Item, Put, Table
+from service.dlq_index import index_ops, sources_partition
+from storage.ports import (
+    ABSENT,
+    VERSION_ATTR,
+    ConditionFailed,
+    Delete,
+    Item,
+    Put,
+    Table,
+    TransactOp,
+)
 
 GRAVES_PARTITION = "graves"
 UPDATE_ATTEMPTS = 5
@@ -46,11 +56,16 @@ class QueueRecord:
     def settings(self) -> QueueSettings:
         return QueueSettings.from_attributes(self.attributes)
 
-    def holds(self, sent_ms: int, now_ms: int) -> bool:
+    def holds(self, sent_ms: int, now_ms: int, *, arrived_ms: int | None = None) -> bool:
         """Whether messages sent at ``sent_ms`` still exist: neither purged
-        nor past the retention period."""
+        nor past the retention period.
+
+        ``arrived_ms`` is when they entered this queue, if later than sent: a
+        message moved to a dead-letter queue keeps its enqueue time for
+        retention, but a purge only removes what was in the queue before it."""
         retained_until = sent_ms + self.settings.retention_seconds * 1000
-        return sent_ms > self.purged_ms and now_ms < retained_until
+        arrived = sent_ms if arrived_ms is None else max(sent_ms, arrived_ms)
+        return arrived > self.purged_ms and now_ms < retained_until
 
     def to_item(self) -> Item:
         return {
@@ -100,7 +115,7 @@ class QueueRegistry:
         merged = default_attributes(ref.is_fifo) | attributes
         record = QueueRecord(ref, secrets.token_hex(8), merged, tags, now_s, now_s)
         try:
-            version = await self._table.put(record.to_item(), expect=ABSENT)
+            version = await self._write(record.to_item(), ABSENT, index_ops(ref, None, merged))
         except ConditionFailed:
             existing = await self.get(ref, fresh=True)
             _check_same_attributes(existing, attributes)
@@ -131,6 +146,7 @@ class QueueRegistry:
                 [
                     Delete(queue_partition(ref.account_id), ref.name, expect=record.version),
                     Put(grave, expect=ABSENT),
+                    *index_ops(ref, record.attributes, None),
                 ]
             )
         except ConditionFailed:
@@ -143,12 +159,31 @@ class QueueRegistry:
         for _ in range(UPDATE_ATTEMPTS):
             current = await self.get(ref, fresh=True)
             updated = change(current)
+            also = index_ops(ref, current.attributes, updated.attributes)
             try:
-                version = await self._table.put(updated.to_item(), expect=current.version)
+                version = await self._write(updated.to_item(), current.version, also)
             except ConditionFailed:
                 continue
             return self._remember(replace(updated, version=version))
         raise ConditionFailed(f"queue {ref.name} kept changing")
+
+    async def _write(self, item: Item, expect: int, also: list[TransactOp]) -> int:
+        """Write a queue item conditionally and return its new version; the
+        index items in ``also`` (``service.dlq_index``) go in the same
+        transaction, so the index never disagrees with the records."""
+        if not also:
+            return await self._table.put(item, expect=expect)
+        await self._table.transact([Put(item, expect=expect), *also])
+        return expect + 1  # every write sets ver to the expected one plus one
+
+    async def dead_letter_sources(
+        self, dlq: QueueRef, start_after: str, limit: int
+    ) -> list[str]:
+        """Names of the queues whose RedrivePolicy names ``dlq``, in order."""
+        items = await self._table.query(
+            sources_partition(dlq), start_after=start_after, limit=limit
+        )
+        return [str(item["sk"]) for item in items]
 
 
 def _check_same_attributes(existing: QueueRecord, requested: dict[str, str]) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from service.clock import Clock
 from service.queue_registry import QueueRecord
@@ -26,6 +28,7 @@ CANDIDATES = 16
 CLAIM_ATTEMPTS = 3
 SCAN_ROUNDS = 3
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.3, 0.5)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Delivery:
     state: MessageState
     receipt_handle: str
     sent_ms: int
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,11 @@ class Receiver:
         visibility_timeout: int,
         wait_seconds: int,
     ) -> list[Delivery]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
-        polls = 0
-        while True:
-            leases = await self._lease(queue, max_messages, visibility_timeout)
-            remaining = deadline - loop.time()
-            if leases or remaining <= 0:
-                return await self._deliver(queue.queue_id, codec, leases)
-            interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
-            await self._wakeups.wait(queue.queue_id, min(interval, remaining))
-            polls += 1
+        async def attempt() -> list[_Lease]:
+            return await self._lease(queue, max_messages, visibility_timeout)
+
+        leases = await long_poll(attempt, self._wakeups, queue.queue_id, wait_seconds)
+        return await self._deliver(queue.queue_id, codec, leases)
 
     async def _lease(self, queue: QueueRecord, want: int, timeout_s: int) -> list[_Lease]:
         leases: list[_Lease] = []
@@ -85,7 +83,7 @@ class Receiver:
             candidates = await self._segments.due(queue.queue_id, now, CANDIDATES)
             if not candidates:
                 break
-            _spread(candidates)
+            spread(candidates)
             progress = False
             for segment in candidates:
                 if len(leases) >= want:
@@ -160,7 +158,26 @@ class Receiver:
         return deliveries
 
 
-def _spread(candidates: list[SegmentState]) -> None:
+async def long_poll(
+    attempt: Callable[[], Awaitable[list[T]]], wakeups: Wakeups, queue_id: str, wait_seconds: int
+) -> list[T]:
+    """Try ``attempt`` until it finds something or ``wait_seconds`` pass,
+    sleeping between tries until a send in this process wakes the queue or
+    the poll interval (which finds sends through other processes) passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    polls = 0
+    while True:
+        found = await attempt()
+        remaining = deadline - loop.time()
+        if found or remaining <= 0:
+            return found
+        interval = POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)]
+        await wakeups.wait(queue_id, min(interval, remaining))
+        polls += 1
+
+
+def spread(candidates: list[Any]) -> None:
     """Start concurrent receivers at different segments, so they rarely race
     for the same item; standard queues promise only best-effort order."""
     if len(candidates) > 1:

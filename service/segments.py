@@ -46,6 +46,8 @@ class StoredMessage:
     sender_id: str
     delay_seconds: int = 0
     trace_header: str | None = None
+    group_id: str | None = None
+    deduplication_id: str | None = None
 
 
 def _encode_attribute(value: AttributeValue) -> dict[str, str]:
@@ -73,6 +75,10 @@ def _encode_message(msg: StoredMessage) -> dict[str, Any]:
         raw["d"] = msg.delay_seconds
     if msg.trace_header:
         raw["t"] = msg.trace_header
+    if msg.group_id is not None:
+        raw["g"] = msg.group_id
+    if msg.deduplication_id is not None:
+        raw["dd"] = msg.deduplication_id
     return raw
 
 
@@ -85,6 +91,8 @@ def _decode_message(raw: dict[str, Any]) -> StoredMessage:
         sender_id=raw["s"],
         delay_seconds=raw.get("d", 0),
         trace_header=raw.get("t"),
+        group_id=raw.get("g"),
+        deduplication_id=raw.get("dd"),
     )
 
 

@@ -24,6 +24,7 @@ from service.errors import (
     MissingParameter,
     TooManyEntriesInBatchRequest,
 )
+from service.fifo_fields import check_fifo_fields
 from service.message_attributes import (
     MessageAttributes,
     attributes_size,
@@ -45,6 +46,8 @@ class SendEntry:
     attributes: MessageAttributes = field(default_factory=dict)
     system_attributes: MessageAttributes = field(default_factory=dict)
     entry_id: str = ""
+    group_id: str | None = None
+    deduplication_id: str | None = None
 
     def size(self) -> int:
         return len((self.body or "").encode()) + attributes_size(self.attributes)
@@ -119,6 +122,7 @@ def prepare(entry: SendEntry, settings: QueueSettings, ctx: RequestContext) -> P
         )
     delay = settings.delay_seconds if entry.delay_seconds is None else entry.delay_seconds
     _check_delay(delay)
+    dedup_id = check_fifo_fields(entry, settings)
     trace = entry.system_attributes.get("AWSTraceHeader")
     message = StoredMessage(
         message_id=str(uuid.uuid4()),
@@ -128,6 +132,8 @@ def prepare(entry: SendEntry, settings: QueueSettings, ctx: RequestContext) -> P
         sender_id=ctx.sender_id,
         delay_seconds=delay,
         trace_header=trace.string_value if trace else ctx.trace_header,
+        group_id=entry.group_id,
+        deduplication_id=dedup_id,
     )
     return PreparedMessage(
         message,

@@ -34,9 +34,13 @@ from service.errors import (
     MissingParameter,
     PurgeQueueInProgress,
     SqsError,
-    UnsupportedOperation,
 )
-from service.group_commit import GroupCommitter
+from service.fifo_leases import FifoLeaseKeeper
+from service.fifo_model import sequence_number
+from service.fifo_receive import FifoReceiver
+from service.fifo_send import FifoSegmentWriter
+from service.fifo_store import FifoStore
+from service.group_commit import Committed, GroupCommitter, StandardSegmentWriter
 from service.leases import LeaseAction, LeaseKeeper
 from service.message_rendering import render_message
 from service.queue_attributes import check_readable, normalize_attributes
@@ -59,6 +63,9 @@ from storage.ports import Storage
 
 Result = dict[str, Any]
 STATS_FLUSH_SECONDS = 1.0
+#: A FIFO commit is one transaction: sequence + 2 items per group + 1 per
+#: message must stay within the port's 100 operations.
+FIFO_COMMIT_MESSAGES = 30
 
 
 class QueueService:
@@ -70,12 +77,29 @@ class QueueService:
         self._cache = SegmentCache(storage.objects)
         self._segments = SegmentStore(storage)
         self._wakeups = Wakeups()
-        self._committer = GroupCommitter(storage, self.clock, self._cache, self._committed)
+        self._committer = GroupCommitter(
+            StandardSegmentWriter(storage, self.clock, self._cache, self._committed)
+        )
         self._receiver = Receiver(
             self._segments, self._cache, self.stats, self.clock, self._wakeups
         )
         self._leases = LeaseKeeper(self._segments, self.stats, self.clock)
+        fifo_store = FifoStore(storage.table)
+        self._fifo_committer = GroupCommitter(
+            FifoSegmentWriter(storage, self.clock, self._cache, self._committed),
+            max_messages=FIFO_COMMIT_MESSAGES,
+        )
+        self._fifo_receiver = FifoReceiver(
+            fifo_store, self._cache, self.stats, self.clock, self._wakeups
+        )
+        self._fifo_leases = FifoLeaseKeeper(fifo_store, self.stats, self.clock)
         self._codec: ReceiptCodec | None = None
+
+    def _committer_for(self, record: QueueRecord) -> GroupCommitter:
+        return self._fifo_committer if record.settings.fifo else self._committer
+
+    def _leases_for(self, record: QueueRecord) -> LeaseKeeper | FifoLeaseKeeper:
+        return self._fifo_leases if record.settings.fifo else self._leases
 
     # ---- plumbing -------------------------------------------------------------
 
@@ -106,6 +130,7 @@ class QueueService:
 
     async def close(self) -> None:
         await self._committer.close()
+        await self._fifo_committer.close()
         await self._segments.close()
         await self.flush()
 
@@ -128,8 +153,6 @@ class QueueService:
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
                 "or underscores, must end with .fifo suffix and be 1 to 80 in length."
             )
-        if is_fifo:
-            raise UnsupportedOperation("FIFO queues are not supported by this version of bucketq.")
         normalized = normalize_attributes(attributes, is_fifo=is_fifo, creating=True)
         _validate_tags(tags)
         record = await self.queues.create(ref, normalized, tags)
@@ -271,8 +294,10 @@ class QueueService:
     ) -> Result:
         record = await self._queue(queue_url)
         prepared = prepare(entry, record.settings, ctx)
-        await self._committer.commit(record.queue_id, [prepared.message], prepared.size)
-        return _send_result(prepared)
+        (committed,) = await self._committer_for(record).commit(
+            record, [prepared.message], prepared.size
+        )
+        return _send_result(prepared, committed)
 
     async def send_message_batch(
         self, ctx: RequestContext, queue_url: str | None, entries: Sequence[SendEntry]
@@ -287,11 +312,15 @@ class QueueService:
                 accepted.append((entry.entry_id, prepare(entry, record.settings, ctx)))
             except SqsError as exc:
                 failed.append(_failure(entry.entry_id, exc))
+        committed: list[Committed] = []
         if accepted:
-            await self._committer.commit(
-                record.queue_id, [p.message for _, p in accepted], sum(p.size for _, p in accepted)
+            committed = await self._committer_for(record).commit(
+                record, [p.message for _, p in accepted], sum(p.size for _, p in accepted)
             )
-        successful = [{"Id": entry_id} | _send_result(p) for entry_id, p in accepted]
+        successful = [
+            {"Id": entry_id} | _send_result(p, c)
+            for (entry_id, p), c in zip(accepted, committed, strict=True)
+        ]
         return {"Successful": successful, "Failed": failed}
 
     async def receive_message(
@@ -329,7 +358,8 @@ class QueueService:
             default=settings.receive_wait_seconds,
         )
         codec = await self._receipt_codec()
-        deliveries = await self._receiver.receive(record, codec, count, timeout, wait)
+        receiver = self._fifo_receiver if settings.fifo else self._receiver
+        deliveries = await receiver.receive(record, codec, count, timeout, wait)
         messages = [
             render_message(d, system_attribute_names, message_attribute_names) for d in deliveries
         ]
@@ -341,7 +371,9 @@ class QueueService:
         record = await self._queue(queue_url)
         if not receipt_handle:
             raise MissingParameter.named("ReceiptHandle")
-        (error,) = await self._leases.delete(record, await self._receipt_codec(), [receipt_handle])
+        (error,) = await self._leases_for(record).delete(
+            record, await self._receipt_codec(), [receipt_handle]
+        )
         if error is not None:
             raise error
         return {}
@@ -353,7 +385,9 @@ class QueueService:
         record = await self._queue(queue_url)
         validate_batch_entry_ids([entry_id for entry_id, _ in entries], "DeleteMessageBatch")
         codec = await self._receipt_codec()
-        errors = await self._leases.delete(record, codec, [handle for _, handle in entries])
+        errors = await self._leases_for(record).delete(
+            record, codec, [handle for _, handle in entries]
+        )
         return _batch_result([entry_id for entry_id, _ in entries], errors)
 
     async def change_message_visibility(
@@ -371,7 +405,7 @@ class QueueService:
         _check_visibility(visibility_timeout)
         codec = await self._receipt_codec()
         action = LeaseAction(receipt_handle, visibility_timeout)
-        (error,) = await self._leases.change_visibility(record, codec, [action])
+        (error,) = await self._leases_for(record).change_visibility(record, codec, [action])
         if error is not None:
             raise error
         return {}
@@ -398,7 +432,7 @@ class QueueService:
                 continue
             actions.append(LeaseAction(handle, timeout or 0))
             positions.append(position)
-        outcome = await self._leases.change_visibility(record, codec, actions)
+        outcome = await self._leases_for(record).change_visibility(record, codec, actions)
         for position, error in zip(positions, outcome, strict=True):
             errors[position] = error
         return _batch_result(ids, errors)
@@ -407,11 +441,13 @@ class QueueService:
 # ---- helpers ----------------------------------------------------------------------
 
 
-def _send_result(prepared: PreparedMessage) -> Result:
+def _send_result(prepared: PreparedMessage, committed: Committed) -> Result:
     result: Result = {
-        "MessageId": prepared.message.message_id,
+        "MessageId": committed.message_id,
         "MD5OfMessageBody": prepared.message.md5_of_body,
     }
+    if committed.sequence is not None:
+        result["SequenceNumber"] = sequence_number(committed.sequence)
     if prepared.md5_of_attributes:
         result["MD5OfMessageAttributes"] = prepared.md5_of_attributes
     if prepared.md5_of_system_attributes:

@@ -174,7 +174,7 @@ class Table(Protocol):
         Does not change ``ver``. A name may not be in both."""
 
     async def transact(self, ops: Sequence[TransactOp]) -> None:
-        """Apply every op or none: 1 to 25 ops on distinct items (``ValueError``
+        """Apply every op or none: 1 to 100 ops on distinct items (``ValueError``
         otherwise); ``ConditionFailed`` if any condition does not hold."""
 
     async def close(self) -> None: ...

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 
 from storage.ports import KEY_ATTRS, VERSION_ATTR, Item, Put, TransactOp
 
-#: DynamoDB allows 100 items per transaction; the port promises 25 everywhere.
-MAX_TRANSACT_OPS = 25
+#: DynamoDB allows 100 items per transaction (TransactWriteItems); so does the port.
+MAX_TRANSACT_OPS = 100
 
 _RESERVED = frozenset({*KEY_ATTRS, VERSION_ATTR})
 

@@ -1,0 +1,165 @@
+"""ReceiveMessage on FIFO queues: strict order within a group, one lock per group.
+
+Groups that can be served are found through the ``due`` index of group items
+(never by scanning locked groups). For a group, its oldest messages are
+leased in sequence order, stopping at the first that is not yet visible;
+the group is then locked until their visibility timeout ends, so no later
+message of the group is delivered while an earlier one is in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from service.clock import Clock
+from service.fifo_model import GroupSegment, MessageGroup
+from service.fifo_store import FifoStore
+from service.queue_registry import QueueRecord
+from service.queue_stats import QueueStats
+from service.receipts import Receipt, ReceiptCodec
+from service.receive import CANDIDATES, Delivery, long_poll, spread
+from service.segment_cache import SegmentCache
+from service.segments import MessageState, object_key
+from service.wakeups import Wakeups
+from storage.ports import ConditionFailed
+
+
+@dataclass(frozen=True)
+class FifoLease:
+    segment: GroupSegment
+    index: int
+    state: MessageState
+
+
+@dataclass
+class _Pick:
+    """What one pass over a group's head decided."""
+
+    leases: list[FifoLease]
+    changed: list[GroupSegment]
+    gone: int = 0
+    head_due: int | None = None  # when the first waiting message becomes visible
+
+
+class FifoReceiver:
+    def __init__(
+        self,
+        store: FifoStore,
+        cache: SegmentCache,
+        stats: QueueStats,
+        clock: Clock,
+        wakeups: Wakeups,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._stats = stats
+        self._clock = clock
+        self._wakeups = wakeups
+
+    async def receive(
+        self,
+        queue: QueueRecord,
+        codec: ReceiptCodec,
+        max_messages: int,
+        timeout_s: int,
+        wait_s: int,
+    ) -> list[Delivery]:
+        async def attempt() -> list[FifoLease]:
+            return await self._lease(queue, max_messages, timeout_s)
+
+        leases = await long_poll(attempt, self._wakeups, queue.queue_id, wait_s)
+        return await self.deliver(queue.queue_id, codec, leases)
+
+    async def _lease(self, queue: QueueRecord, want: int, timeout_s: int) -> list[FifoLease]:
+        now = self._clock.now_ms()
+        groups = await self._store.ready_groups(queue.queue_id, now, CANDIDATES)
+        spread(groups)
+        leases: list[FifoLease] = []
+        for group in groups:
+            if len(leases) >= want:
+                break
+            if group.is_locked(now):
+                continue  # the index lagged a lock another receiver took
+            leases += await self._lease_group(queue, group, want - len(leases), timeout_s, now)
+        return leases
+
+    async def _lease_group(
+        self, queue: QueueRecord, group: MessageGroup, want: int, timeout_s: int, now: int
+    ) -> list[FifoLease]:
+        segments = await self._store.head_segments(queue.queue_id, group.group_id)
+        until = now + timeout_s * 1000
+        pick = _pick(queue, segments, want, now, until)
+        _update_group(group, pick, now, until, has_segments=bool(segments))
+        try:
+            await self._store.save(group, pick.changed)
+        except ConditionFailed:
+            return []  # another receiver or a send changed the group: skip it
+        if pick.gone:
+            self._stats.gone(queue.queue_id, pick.gone)
+        for lease in pick.leases:
+            self._stats.leased(queue.queue_id, lease.state.visible_at, now)
+        return pick.leases
+
+    async def deliver(
+        self, queue_id: str, codec: ReceiptCodec, leases: list[FifoLease]
+    ) -> list[Delivery]:
+        deliveries = []
+        for lease in leases:
+            segment = lease.segment
+            messages = await self._cache.get(object_key(queue_id, segment.object_id))
+            receipt = Receipt(queue_id, segment.ref, lease.index, lease.state.generation)
+            deliveries.append(
+                Delivery(
+                    messages[segment.positions[lease.index]],
+                    lease.state,
+                    codec.encode(receipt),
+                    segment.sent_ms,
+                    sequence=segment.sequences[lease.index],
+                )
+            )
+        return deliveries
+
+
+def _pick(
+    queue: QueueRecord, segments: list[GroupSegment], want: int, now: int, until: int
+) -> _Pick:
+    """Lease the group's oldest visible messages in order, dropping purged or
+    expired ones; stop at the first message that is not visible yet."""
+    pick = _Pick([], [])
+    for segment in segments:
+        touched = False
+        for index, state in enumerate(segment.states):
+            if state.deleted:
+                continue
+            if not queue.holds(segment.sent_ms, now):
+                segment.states[index] = replace(state, deleted=True)
+                pick.gone += 1
+                touched = True
+                continue
+            if state.visible_at > now or len(pick.leases) >= want:
+                pick.head_due = state.visible_at if state.visible_at > now else now
+                break
+            leased = state.leased(now, until)
+            segment.states[index] = leased
+            pick.leases.append(FifoLease(segment, index, leased))
+            touched = True
+        if touched:
+            pick.changed.append(segment)
+        if pick.head_due is not None:
+            break
+    return pick
+
+
+def _update_group(
+    group: MessageGroup, pick: _Pick, now: int, until: int, *, has_segments: bool
+) -> None:
+    group.pending -= pick.gone
+    if not has_segments:
+        group.pending = 0  # nothing stored any more: the item goes
+    if pick.leases:
+        group.held = len(pick.leases)
+        group.locked_until = until
+        group.due = until
+    else:
+        group.held = 0
+        group.due = pick.head_due if pick.head_due is not None else now
