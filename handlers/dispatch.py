@@ -101,6 +101,7 @@ async def _receive_message(svc: QueueService, ctx: RequestContext, p: Params) ->
         wait_seconds=r.WaitTimeSeconds,
         system_attribute_names=r.system_attribute_names,
         message_attribute_names=r.MessageAttributeNames,
+        attempt_id=r.ReceiveRequestAttemptId,
     )
 
 
@@ -128,6 +129,23 @@ async def _change_visibility_batch(svc: QueueService, ctx: RequestContext, p: Pa
     return await svc.change_message_visibility_batch(ctx, r.QueueUrl, entries)
 
 
+async def _list_dead_letter_source_queues(
+    svc: QueueService, ctx: RequestContext, p: Params
+) -> Result:
+    r = rq.parse_request(rq.ListDeadLetterSourceQueuesRequest, p)
+    return await svc.list_dead_letter_source_queues(ctx, r.QueueUrl, r.MaxResults, r.NextToken)
+
+
+async def _add_permission(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.AddPermissionRequest, p)
+    return await svc.add_permission(ctx, r.QueueUrl, r.Label, r.AWSAccountIds, r.Actions)
+
+
+async def _remove_permission(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.RemovePermissionRequest, p)
+    return await svc.remove_permission(ctx, r.QueueUrl, r.Label)
+
+
 ACTIONS: dict[str, Action] = {
     "CreateQueue": _create_queue,
     "GetQueueUrl": _get_queue_url,
@@ -146,14 +164,14 @@ ACTIONS: dict[str, Action] = {
     "DeleteMessageBatch": _delete_message_batch,
     "ChangeMessageVisibility": _change_visibility,
     "ChangeMessageVisibilityBatch": _change_visibility_batch,
+    "ListDeadLetterSourceQueues": _list_dead_letter_source_queues,
+    "AddPermission": _add_permission,
+    "RemovePermission": _remove_permission,
 }
 
 #: Actions of the SQS model this version does not implement yet (issue #3).
 NOT_YET: frozenset[str] = frozenset(
     {
-        "AddPermission",
-        "RemovePermission",
-        "ListDeadLetterSourceQueues",
         "StartMessageMoveTask",
         "CancelMessageMoveTask",
         "ListMessageMoveTasks",

@@ -148,6 +148,21 @@ class ChangeMessageVisibilityBatchRequest(QueueUrlRequest):
     Entries: list[ChangeMessageVisibilityBatchEntry]
 
 
+class ListDeadLetterSourceQueuesRequest(QueueUrlRequest):
+    NextToken: str | None = None
+    MaxResults: int | None = None
+
+
+class AddPermissionRequest(QueueUrlRequest):
+    Label: str
+    AWSAccountIds: list[str]
+    Actions: list[str]
+
+
+class RemovePermissionRequest(QueueUrlRequest):
+    Label: str
+
+
 Model = TypeVar("Model", bound=SqsRequest)
 
 

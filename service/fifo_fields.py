@@ -17,7 +17,7 @@ MAX_ID_LENGTH = 128
 _ID = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}$")
 
 
-def _check_id(name: str, value: str) -> None:
+def check_id(name: str, value: str) -> None:
     if not _ID.match(value):
         raise InvalidParameterValue(
             f"Value {value} for parameter {name} is invalid. Reason: {name} can only include "
@@ -35,9 +35,9 @@ def _not_for_this_queue(name: str, value: object) -> InvalidParameterValue:
 def check_fifo_fields(entry: SendEntry, settings: QueueSettings) -> str | None:
     """Validate the FIFO fields of a send; return the deduplication id to use."""
     if entry.group_id is not None:
-        _check_id("MessageGroupId", entry.group_id)
+        check_id("MessageGroupId", entry.group_id)
     if entry.deduplication_id is not None:
-        _check_id("MessageDeduplicationId", entry.deduplication_id)
+        check_id("MessageDeduplicationId", entry.deduplication_id)
     if not settings.fifo:
         # Standard queues accept a group id (fair queues) but no deduplication id.
         if entry.deduplication_id is not None:

@@ -158,3 +158,12 @@ class MessageGroup:
             due=int(item[DUE_ATTR]),
             version=int(item[VERSION_ATTR]),
         )
+
+
+@dataclass(frozen=True)
+class FifoLease:
+    """One message leased from a group segment."""
+
+    segment: GroupSegment
+    index: int
+    state: MessageState

@@ -12,23 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from service.clock import Clock
-from service.fifo_model import GroupSegment, MessageGroup
+from service.fifo_attempts import ReceiveAttempts
+from service.fifo_model import FifoLease, GroupSegment, MessageGroup
 from service.fifo_store import FifoStore
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
 from service.receipts import Receipt, ReceiptCodec
 from service.receive import CANDIDATES, Delivery, long_poll, spread
 from service.segment_cache import SegmentCache
-from service.segments import MessageState, object_key
+from service.segments import object_key
 from service.wakeups import Wakeups
 from storage.ports import ConditionFailed
-
-
-@dataclass(frozen=True)
-class FifoLease:
-    segment: GroupSegment
-    index: int
-    state: MessageState
 
 
 @dataclass
@@ -51,6 +45,7 @@ class FifoReceiver:
         wakeups: Wakeups,
     ) -> None:
         self._store = store
+        self._attempts = ReceiveAttempts(store)
         self._cache = cache
         self._stats = stats
         self._clock = clock
@@ -63,11 +58,20 @@ class FifoReceiver:
         max_messages: int,
         timeout_s: int,
         wait_s: int,
+        attempt_id: str | None = None,
     ) -> list[Delivery]:
+        if attempt_id:
+            now = self._clock.now_ms()
+            earlier = await self._attempts.recall(queue.queue_id, attempt_id, now)
+            if earlier is not None:
+                return await self.deliver(queue.queue_id, codec, earlier)
+
         async def attempt() -> list[FifoLease]:
             return await self._lease(queue, max_messages, timeout_s)
 
         leases = await long_poll(attempt, self._wakeups, queue.queue_id, wait_s)
+        if attempt_id:
+            await self._attempts.remember(queue.queue_id, attempt_id, leases, self._clock.now_ms())
         return await self.deliver(queue.queue_id, codec, leases)
 
     async def _lease(self, queue: QueueRecord, want: int, timeout_s: int) -> list[FifoLease]:

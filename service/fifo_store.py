@@ -20,25 +20,25 @@ GROUP_SEGMENTS_READ = 10  # a receive returns at most 10 messages
 
 class FifoStore:
     def __init__(self, table: Table) -> None:
-        self._table = table
+        self.table = table
 
     async def ready_groups(self, queue_id: str, now_ms: int, limit: int) -> list[MessageGroup]:
-        items = await self._table.query_due(group_partition(queue_id), due_max=now_ms, limit=limit)
+        items = await self.table.query_due(group_partition(queue_id), due_max=now_ms, limit=limit)
         return [MessageGroup.from_item(queue_id, item) for item in items]
 
     async def group(self, queue_id: str, group_id: str) -> MessageGroup | None:
-        item = await self._table.get(group_partition(queue_id), group_id)
+        item = await self.table.get(group_partition(queue_id), group_id)
         return None if item is None else MessageGroup.from_item(queue_id, item)
 
     async def head_segments(self, queue_id: str, group_id: str) -> list[GroupSegment]:
         """The group's oldest segments (those with undeleted messages), in order."""
-        items = await self._table.query(
+        items = await self.table.query(
             group_segment_partition(queue_id, group_id), limit=GROUP_SEGMENTS_READ
         )
         return [GroupSegment.from_item(queue_id, group_id, item) for item in items]
 
     async def segment(self, queue_id: str, group_id: str, sort_key: str) -> GroupSegment | None:
-        item = await self._table.get(group_segment_partition(queue_id, group_id), sort_key)
+        item = await self.table.get(group_segment_partition(queue_id, group_id), sort_key)
         return None if item is None else GroupSegment.from_item(queue_id, group_id, item)
 
     async def save(self, group: MessageGroup, segments: list[GroupSegment]) -> None:
@@ -47,7 +47,7 @@ class FifoStore:
         Raises ``ConditionFailed`` if any of them changed since read."""
         ops: list[TransactOp] = [_segment_op(s) for s in segments]
         ops.append(_group_op(group))
-        await self._table.transact(ops)
+        await self.table.transact(ops)
 
 
 def _segment_op(segment: GroupSegment) -> TransactOp:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from service.clock import Clock
+from service.constants import MAX_VISIBILITY_TIMEOUT
 from service.errors import (
     InvalidParameterValue,
     MessageNotInflight,
@@ -90,7 +91,9 @@ class LeaseKeeper:
         for _ in range(SAVE_ATTEMPTS):
             segment = await self._segments.load(queue.queue_id, segment_id)
             now = self._clock.now_ms()
-            if segment is not None and not queue.holds(segment.sent_ms, now):
+            if segment is not None and not queue.holds(
+                segment.sent_ms, now, arrived_ms=segment.arrived_ms
+            ):
                 segment = None  # purged or expired: its messages are gone
             before = list(segment.states) if segment else []
             outcome = _apply_entries(segment, entries, actions, apply, now)
@@ -169,4 +172,11 @@ def revisibled_state(state: MessageState, action: LeaseAction, now: int) -> Mess
     if state.visible_at <= now:
         raise MessageNotInflight()
     timeout = action.visibility_timeout or 0
+    if now + timeout * 1000 - state.leased_at > MAX_VISIBILITY_TIMEOUT * 1000:
+        raise InvalidParameterValue(
+            "Value "
+            f"{timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+            f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY_TIMEOUT} "
+            "seconds]."
+        )
     return replace(state, visible_at=now + timeout * 1000)

@@ -16,7 +16,8 @@ def _system_attributes(delivery: Delivery) -> dict[str, str]:
     values = {
         "SenderId": message.sender_id,
         "SentTimestamp": str(delivery.sent_ms),
-        "ApproximateReceiveCount": str(state.receive_count),
+        # A message moved to a dead-letter queue keeps counting its receives.
+        "ApproximateReceiveCount": str(message.prior_receives + state.receive_count),
         "ApproximateFirstReceiveTimestamp": str(state.first_receive),
     }
     if message.trace_header:
@@ -27,6 +28,8 @@ def _system_attributes(delivery: Delivery) -> dict[str, str]:
         values["MessageDeduplicationId"] = message.deduplication_id
     if delivery.sequence is not None:
         values["SequenceNumber"] = sequence_number(delivery.sequence)
+    if message.dead_letter_source_arn is not None:
+        values["DeadLetterQueueSourceArn"] = message.dead_letter_source_arn
     return values
 
 

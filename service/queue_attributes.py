@@ -91,6 +91,19 @@ def normalize_attributes(
     return result
 
 
+def check_throughput_pairing(attributes: Mapping[str, str]) -> None:
+    """High-throughput FIFO: perMessageGroupId only with a per-group dedup scope,
+    judged on the attributes the queue would end up with."""
+    if (
+        attributes.get("FifoThroughputLimit") == "perMessageGroupId"
+        and attributes.get("DeduplicationScope", "queue") != "messageGroup"
+    ):
+        raise InvalidAttributeValue(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId "
+            "is allowed only when the value for DeduplicationScope is messageGroup."
+        )
+
+
 def check_readable(names: list[str]) -> None:
     for name in names:
         if name != "All" and name not in READABLE_ATTRIBUTES:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from service.clock import Clock
+from service.dlq_index import index_ops, sources_partition
 from service.errors import QueueDoesNotExist, QueueNameExists
 from service.queue_attributes import QueueSettings, default_attributes
 from service.queue_names import QueueRef
-from service.dlq_index import index_ops, sources_partition
 from storage.ports import (
     ABSENT,
     VERSION_ATTR,
@@ -167,7 +167,7 @@ class QueueRegistry:
             return self._remember(replace(updated, version=version))
         raise ConditionFailed(f"queue {ref.name} kept changing")
 
-    async def _write(self, item: Item, expect: int, also: list[TransactOp]) -> int:
+    async def _write(self, item: Item, expect: int, also: Sequence[TransactOp]) -> int:
         """Write a queue item conditionally and return its new version; the
         index items in ``also`` (``service.dlq_index``) go in the same
         transaction, so the index never disagrees with the records."""
@@ -178,7 +178,7 @@ class QueueRegistry:
 
     async def dead_letter_sources(
         self, dlq: QueueRef, start_after: str, limit: int
-    ) -> list[str]:
+    ) -> Sequence[str]:
         """Names of the queues whose RedrivePolicy names ``dlq``, in order."""
         items = await self._table.query(
             sources_partition(dlq), start_after=start_after, limit=limit

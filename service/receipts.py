@@ -66,7 +66,12 @@ class ReceiptCodec:
         fields = payload.decode("ascii", "replace").split("|")
         if len(fields) != 5 or fields[0] != _PREFIX:
             raise invalid_handle(handle)
-        return Receipt(fields[1], fields[2], int(fields[3]), int(fields[4]))
+        receipt = Receipt(fields[1], fields[2], int(fields[3]), int(fields[4]))
+        # base64 decoding forgives junk characters and extra padding; only the
+        # one spelling we issued names this lease.
+        if self.encode(receipt) != handle:
+            raise invalid_handle(handle)
+        return receipt
 
 
 async def load_receipt_key(table: Table) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from service.clock import Clock
+from service.dead_letters import DeadLetters, Diverted
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
 from service.receipts import Receipt, ReceiptCodec
@@ -55,12 +56,14 @@ class Receiver:
         stats: QueueStats,
         clock: Clock,
         wakeups: Wakeups,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._segments = segments
         self._cache = cache
         self._stats = stats
         self._clock = clock
         self._wakeups = wakeups
+        self._dead_letters = dead_letters
 
     async def receive(
         self,
@@ -100,17 +103,27 @@ class Receiver:
     ) -> tuple[list[_Lease], bool]:
         """Lease up to ``want`` visible messages of one segment.
 
-        Returns the leases and whether any state changed (a lease, or garbage
-        removed)."""
+        Returns the leases and whether any state changed (a lease, garbage
+        removed, or messages moved to the dead-letter queue)."""
+        moved = False
         for _ in range(CLAIM_ATTEMPTS):
             if segment is None:
-                return [], False
+                return [], moved
             now = self._clock.now_ms()
-            if not queue.holds(segment.sent_ms, now):
+            if not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
                 return [], await self._discard(segment)
+            try:
+                diverted = await self._divert(queue, segment, now)
+            except ConditionFailed:
+                segment = await self._segments.load(queue.queue_id, segment.segment_id)
+                continue
+            if diverted is not None:
+                moved, segment = True, diverted.segment
+                if segment is None:
+                    return [], moved
             leases = self._pick(segment, want, now, now + timeout_s * 1000)
             if not leases:
-                return [], False
+                return [], moved
             try:
                 await self._segments.save(segment)
             except ConditionFailed:
@@ -119,7 +132,13 @@ class Receiver:
             for lease in leases:
                 self._stats.leased(queue.queue_id, lease.state.visible_at, now)
             return leases, True
-        return [], False
+        return [], moved
+
+    async def _divert(self, queue: QueueRecord, segment: SegmentState, now: int) -> Diverted | None:
+        """Move the messages that used up their receives (service.dead_letters)."""
+        if self._dead_letters is None:
+            return None
+        return await self._dead_letters.divert(queue, segment, now)
 
     @staticmethod
     def _pick(segment: SegmentState, want: int, now: int, until: int) -> list[_Lease]:

@@ -103,7 +103,8 @@ def _policy_from(value: str, doc: dict[str, Any]) -> RedrivePolicy:
             )
     if set(doc) - _POLICY_KEYS:
         raise invalid_redrive_policy(
-            value, "Only following attributes are supported: [maxReceiveCount, deadLetterTargetArn]."
+            value,
+            "Only following attributes are supported: [maxReceiveCount, deadLetterTargetArn].",
         )
     count = _receive_count(doc["maxReceiveCount"])
     if count is None or not 1 <= count <= MAX_REDRIVE_RECEIVE_COUNT:

@@ -34,6 +34,12 @@ def new_segment_id(now_ms: int) -> str:
     return f"{now_ms:013d}-{secrets.token_hex(6)}"
 
 
+def segment_created_ms(segment_id: str) -> int | None:
+    """When a segment was written into its queue: the time in its id."""
+    stamp = segment_id.partition("-")[0]
+    return int(stamp) if stamp.isdigit() else None
+
+
 # ---- the immutable object --------------------------------------------------------
 
 
@@ -48,6 +54,10 @@ class StoredMessage:
     trace_header: str | None = None
     group_id: str | None = None
     deduplication_id: str | None = None
+    #: Set on a message moved to a dead-letter queue: where it came from, and
+    #: how many times it had been received before it arrived in this queue.
+    dead_letter_source_arn: str | None = None
+    prior_receives: int = 0
 
 
 def _encode_attribute(value: AttributeValue) -> dict[str, str]:
@@ -79,6 +89,10 @@ def _encode_message(msg: StoredMessage) -> dict[str, Any]:
         raw["g"] = msg.group_id
     if msg.deduplication_id is not None:
         raw["dd"] = msg.deduplication_id
+    if msg.dead_letter_source_arn is not None:
+        raw["dq"] = msg.dead_letter_source_arn
+    if msg.prior_receives:
+        raw["rc"] = msg.prior_receives
     return raw
 
 
@@ -93,6 +107,8 @@ def _decode_message(raw: dict[str, Any]) -> StoredMessage:
         trace_header=raw.get("t"),
         group_id=raw.get("g"),
         deduplication_id=raw.get("dd"),
+        dead_letter_source_arn=raw.get("dq"),
+        prior_receives=raw.get("rc", 0),
     )
 
 
@@ -108,20 +124,23 @@ def decode_segment_object(data: bytes) -> list[StoredMessage]:
 
 # ---- the mutable state -----------------------------------------------------------
 
-_STATE = struct.Struct("<qqIIB")
+_STATE = struct.Struct("<qqIIBq")
 _DELETED = 1
 
 
 @dataclass(frozen=True)
 class MessageState:
     """``visible_at`` is when the message may next be received (ms);
-    ``generation`` counts leases, so a receipt handle names exactly one."""
+    ``generation`` counts leases, so a receipt handle names exactly one;
+    ``leased_at`` is when the current lease began, which caps how far
+    ChangeMessageVisibility may extend it."""
 
     visible_at: int
     first_receive: int = 0
     receive_count: int = 0
     generation: int = 0
     deleted: bool = False
+    leased_at: int = 0
 
     def is_visible(self, now_ms: int) -> bool:
         return not self.deleted and self.visible_at <= now_ms
@@ -133,6 +152,7 @@ class MessageState:
             first_receive=self.first_receive or now_ms,
             receive_count=self.receive_count + 1,
             generation=self.generation + 1,
+            leased_at=now_ms,
         )
 
 
@@ -144,6 +164,7 @@ def encode_states(states: list[MessageState]) -> bytes:
             s.receive_count,
             s.generation,
             _DELETED if s.deleted else 0,
+            s.leased_at,
         )
         for s in states
     )
@@ -151,8 +172,8 @@ def encode_states(states: list[MessageState]) -> bytes:
 
 def decode_states(data: bytes) -> list[MessageState]:
     return [
-        MessageState(v, f, c, g, bool(flags & _DELETED))
-        for v, f, c, g, flags in _STATE.iter_unpack(data)
+        MessageState(v, f, c, g, bool(flags & _DELETED), leased_at)
+        for v, f, c, g, flags, leased_at in _STATE.iter_unpack(data)
     ]
 
 
@@ -180,6 +201,12 @@ class SegmentState:
     @property
     def live(self) -> bool:
         return any(not s.deleted for s in self.states)
+
+    @property
+    def arrived_ms(self) -> int:
+        """When its messages entered this queue: later than ``sent_ms`` for
+        messages moved from a source queue to its dead-letter queue."""
+        return max(self.sent_ms, segment_created_ms(self.segment_id) or 0)
 
     def due(self) -> int:
         return min(s.visible_at for s in self.states if not s.deleted)

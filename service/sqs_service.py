@@ -18,6 +18,7 @@ from typing import Any
 
 from service.clock import Clock, SystemClock
 from service.constants import (
+    MAX_LIST_DEAD_LETTER_SOURCES,
     MAX_LIST_QUEUES_RESULTS,
     MAX_RECEIVE_MESSAGES,
     MAX_TAG_KEY_LENGTH,
@@ -29,12 +30,14 @@ from service.constants import (
     PURGE_INTERVAL_SECONDS,
 )
 from service.context import RequestContext
+from service.dead_letters import DeadLetters
 from service.errors import (
     InvalidParameterValue,
     MissingParameter,
     PurgeQueueInProgress,
     SqsError,
 )
+from service.fifo_fields import check_id
 from service.fifo_leases import FifoLeaseKeeper
 from service.fifo_model import sequence_number
 from service.fifo_receive import FifoReceiver
@@ -43,12 +46,18 @@ from service.fifo_store import FifoStore
 from service.group_commit import Committed, GroupCommitter, StandardSegmentWriter
 from service.leases import LeaseAction, LeaseKeeper
 from service.message_rendering import render_message
-from service.queue_attributes import check_readable, normalize_attributes
+from service.permissions import check_grant, check_label, granted, revoked
+from service.queue_attributes import (
+    check_readable,
+    check_throughput_pairing,
+    normalize_attributes,
+)
 from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
 from service.queue_registry import QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats
 from service.receipts import ReceiptCodec, load_receipt_key
 from service.receive import Receiver
+from service.redrive_checks import check_redrive_target
 from service.segment_cache import SegmentCache
 from service.segment_store import SegmentStore
 from service.send import (
@@ -80,8 +89,14 @@ class QueueService:
         self._committer = GroupCommitter(
             StandardSegmentWriter(storage, self.clock, self._cache, self._committed)
         )
+        dead_letters = DeadLetters(storage, self.queues, self._cache, self.stats, self._wakeups)
         self._receiver = Receiver(
-            self._segments, self._cache, self.stats, self.clock, self._wakeups
+            self._segments,
+            self._cache,
+            self.stats,
+            self.clock,
+            self._wakeups,
+            dead_letters=dead_letters,
         )
         self._leases = LeaseKeeper(self._segments, self.stats, self.clock)
         fifo_store = FifoStore(storage.table)
@@ -154,6 +169,8 @@ class QueueService:
                 "or underscores, must end with .fifo suffix and be 1 to 80 in length."
             )
         normalized = normalize_attributes(attributes, is_fifo=is_fifo, creating=True)
+        check_throughput_pairing(normalized)
+        await self._check_redrive(ctx, ref, attributes)
         _validate_tags(tags)
         record = await self.queues.create(ref, normalized, tags)
         return {"QueueUrl": record.ref.url(ctx.base_url)}
@@ -228,6 +245,8 @@ class QueueService:
         if attributes is None:
             raise MissingParameter.named("Attributes")
         changes = normalize_attributes(attributes, is_fifo=record.ref.is_fifo, creating=False)
+        check_throughput_pairing(record.attributes | changes)
+        await self._check_redrive(ctx, record.ref, attributes)
         now_s = self.clock.now_ms() // 1000
 
         def apply(current: QueueRecord) -> QueueRecord:
@@ -287,6 +306,76 @@ class QueueService:
         record = await self._queue(queue_url)
         return {"Tags": dict(record.tags)} if record.tags else {}
 
+    # ---- dead-letter queues and permissions --------------------------------------
+
+    async def _check_redrive(
+        self, ctx: RequestContext, ref: QueueRef, attributes: dict[str, str]
+    ) -> None:
+        """A RedrivePolicy being set must name a DLQ that exists and accepts ``ref``."""
+        policy = attributes.get("RedrivePolicy")
+        if policy:
+            await check_redrive_target(self.queues, ref, ctx.region, policy)
+
+    async def list_dead_letter_source_queues(
+        self,
+        ctx: RequestContext,
+        queue_url: str | None,
+        max_results: int | None,
+        next_token: str | None,
+    ) -> Result:
+        """The queues whose RedrivePolicy names this one, from the reverse index
+        (service.dlq_index): one query, never a scan of the account's queues."""
+        record = await self._queue(queue_url)
+        if max_results is not None and not 1 <= max_results <= MAX_LIST_DEAD_LETTER_SOURCES:
+            raise InvalidParameterValue(
+                f"Value {max_results} for parameter MaxResults is invalid. Reason: MaxResults "
+                f"must be an integer between 1 and {MAX_LIST_DEAD_LETTER_SOURCES}."
+            )
+        start_after = _decode_token(next_token) if next_token else ""
+        limit = max_results or MAX_LIST_DEAD_LETTER_SOURCES
+        names = await self.queues.dead_letter_sources(record.ref, start_after, limit + 1)
+        account = record.ref.account_id
+        result: Result = {
+            "queueUrls": [QueueRef(account, n).url(ctx.base_url) for n in names[:limit]]
+        }
+        if max_results is not None and len(names) > limit:
+            result["NextToken"] = _encode_token(names[limit - 1])
+        return result
+
+    async def add_permission(
+        self,
+        ctx: RequestContext,
+        queue_url: str | None,
+        label: str | None,
+        account_ids: Sequence[str] | None,
+        actions: Sequence[str] | None,
+    ) -> Result:
+        record = await self._queue(queue_url)
+        check_grant(label, account_ids, actions)
+        assert label is not None and account_ids is not None and actions is not None
+        queue_arn = record.ref.arn(ctx.region)
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            policy = current.attributes.get("Policy", "")
+            policy = granted(policy, queue_arn, label, account_ids, actions)
+            return _with_policy(current, policy, self.clock.now_ms() // 1000)
+
+        await self.queues.update(record.ref, apply)
+        return {}
+
+    async def remove_permission(
+        self, ctx: RequestContext, queue_url: str | None, label: str | None
+    ) -> Result:
+        record = await self._queue(queue_url)
+        label = check_label(label)
+
+        def apply(current: QueueRecord) -> QueueRecord:
+            policy = revoked(current.attributes.get("Policy", ""), label)
+            return _with_policy(current, policy, self.clock.now_ms() // 1000)
+
+        await self.queues.update(record.ref, apply)
+        return {}
+
     # ---- messages -------------------------------------------------------------
 
     async def send_message(
@@ -333,8 +422,11 @@ class QueueService:
         wait_seconds: int | None = None,
         system_attribute_names: Sequence[str] = (),
         message_attribute_names: Sequence[str] = (),
+        attempt_id: str | None = None,
     ) -> Result:
         record = await self._queue(queue_url)
+        if attempt_id is not None:
+            check_id("ReceiveRequestAttemptId", attempt_id)
         count = _check_range(
             "MaxNumberOfMessages",
             max_messages,
@@ -358,8 +450,12 @@ class QueueService:
             default=settings.receive_wait_seconds,
         )
         codec = await self._receipt_codec()
-        receiver = self._fifo_receiver if settings.fifo else self._receiver
-        deliveries = await receiver.receive(record, codec, count, timeout, wait)
+        if settings.fifo:
+            deliveries = await self._fifo_receiver.receive(
+                record, codec, count, timeout, wait, attempt_id
+            )
+        else:  # attempt ids apply to FIFO queues only
+            deliveries = await self._receiver.receive(record, codec, count, timeout, wait)
         messages = [
             render_message(d, system_attribute_names, message_attribute_names) for d in deliveries
         ]
@@ -469,6 +565,11 @@ def _batch_result(ids: Sequence[str], errors: Sequence[SqsError | None]) -> Resu
         "Successful": [{"Id": i} for i, e in zip(ids, errors, strict=True) if e is None],
         "Failed": [_failure(i, e) for i, e in zip(ids, errors, strict=True) if e is not None],
     }
+
+
+def _with_policy(record: QueueRecord, policy: str, now_s: int) -> QueueRecord:
+    attributes = record.attributes | {"Policy": policy}
+    return replace(record, attributes=attributes, modified_s=now_s)
 
 
 def _check_range(name: str, value: int | None, low: int, high: int, *, default: int) -> int:

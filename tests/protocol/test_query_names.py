@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,8 @@ from handlers.query_names import (
 )
 from handlers.sqs_model import SERVICE_DESCRIPTION, SERVICE_MODEL
 
-# `pip download --no-deps botocore==1.29.0 -d /tmp/oldbc` (the last Query-era models
-# are in any botocore before 1.31.64).
-LEGACY_WHEEL = Path(
-    os.environ.get("BUCKETQ_LEGACY_BOTOCORE_WHEEL", "/tmp/oldbc/botocore-1.29.0-py3-none-any.whl")
-)
+# The last Query-era model ships in any botocore before 1.31.64.
+LEGACY_BOTOCORE = "botocore==1.29.0"
 LEGACY_MEMBER = "botocore/data/sqs/2012-11-05/service-2.json"
 TRAITS = ("locationName", "flattened", "queryName")
 
@@ -57,9 +56,35 @@ def legacy_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.skipif(not LEGACY_WHEEL.exists(), reason="legacy botocore wheel not downloaded")
-def test_legacy_table_is_the_diff_of_the_two_models() -> None:
-    with zipfile.ZipFile(LEGACY_WHEEL) as wheel:
+@pytest.fixture(scope="module")
+def legacy_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The legacy botocore wheel, fetched by pip from the configured index
+    (or taken from BUCKETQ_LEGACY_BOTOCORE_WHEEL when offline)."""
+    given = os.environ.get("BUCKETQ_LEGACY_BOTOCORE_WHEEL")
+    if given:
+        return Path(given)
+    target = tmp_path_factory.mktemp("legacy-botocore")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            LEGACY_BOTOCORE,
+            "-d",
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = target.glob("botocore-*.whl")
+    return wheel
+
+
+def test_legacy_table_is_the_diff_of_the_two_models(legacy_wheel: Path) -> None:
+    with zipfile.ZipFile(legacy_wheel) as wheel:
         legacy = json.loads(wheel.read(LEGACY_MEMBER))
     assert legacy["metadata"]["protocol"] == "query"
     assert legacy_diff(legacy, SERVICE_DESCRIPTION) == LEGACY_TRAITS

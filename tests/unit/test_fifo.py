@@ -10,7 +10,7 @@ import pytest
 
 from service.clock import ManualClock
 from service.context import RequestContext
-from service.errors import InvalidParameterValue, MissingParameter
+from service.errors import InvalidAttributeValue, InvalidParameterValue, MissingParameter
 from service.send import SendEntry
 from service.sqs_service import QueueService
 
@@ -42,6 +42,22 @@ async def test_fifo_attributes_and_naming(
         await svc.create_queue(ctx, "nofifo", {"FifoQueue": "true"}, {})
     with pytest.raises(InvalidParameterValue):
         await svc.create_queue(ctx, "needs.fifo", {}, {})
+
+
+async def test_per_group_throughput_needs_per_group_deduplication(
+    svc: QueueService, ctx: RequestContext, fifo_url: str
+) -> None:
+    high = {"FifoQueue": "true", "FifoThroughputLimit": "perMessageGroupId"}
+    with pytest.raises(InvalidAttributeValue):
+        await svc.create_queue(ctx, "high.fifo", high, {})
+    with pytest.raises(InvalidAttributeValue):
+        await svc.set_queue_attributes(ctx, fifo_url, {"FifoThroughputLimit": "perMessageGroupId"})
+    both = {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+    await svc.set_queue_attributes(ctx, fifo_url, both)
+    with pytest.raises(InvalidAttributeValue):  # judged on the merged attributes
+        await svc.set_queue_attributes(ctx, fifo_url, {"DeduplicationScope": "queue"})
+    attrs = (await svc.get_queue_attributes(ctx, fifo_url, ["All"]))["Attributes"]
+    assert attrs["DeduplicationScope"] == "messageGroup"
 
 
 async def test_send_rules(
@@ -214,3 +230,19 @@ async def test_concurrent_consumers_never_break_group_order(
         first_seen = list(dict.fromkeys(bodies))
         assert first_seen == sorted(first_seen), group
         assert len(first_seen) == 10, group
+
+
+async def test_receive_request_attempt_id_returns_the_same_messages(
+    svc: QueueService, ctx: RequestContext, fifo_url: str, clock: ManualClock
+) -> None:
+    for i in range(3):
+        await svc.send_message(ctx, fifo_url, entry(f"m{i}", f"g{i}"))
+    first = await receive(svc, ctx, fifo_url, max_messages=2, attempt_id="try-1")
+    retry = await receive(svc, ctx, fifo_url, max_messages=2, attempt_id="try-1")
+    assert [m["ReceiptHandle"] for m in retry] == [m["ReceiptHandle"] for m in first]
+    other = await receive(svc, ctx, fifo_url, max_messages=2, attempt_id="try-2")
+    assert {m["Body"] for m in other}.isdisjoint({m["Body"] for m in first})
+    await svc.delete_message(ctx, fifo_url, first[0]["ReceiptHandle"])
+    assert len(await receive(svc, ctx, fifo_url, attempt_id="try-1")) == 1
+    with pytest.raises(InvalidParameterValue):
+        await receive(svc, ctx, fifo_url, attempt_id="bad id with spaces")
