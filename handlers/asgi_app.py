@@ -4,13 +4,17 @@ No web framework: the app reads the body incrementally and stops as soon as it
 exceeds the limit (answering the SQS error in the protocol the headers announce),
 builds an ``HttpRequest`` with the host the client addressed, and writes the
 ``HttpResponse``. ``GET /health`` answers ``200 ok`` so tests and supervisors can tell
-the server is up. Lifespan events run the optional startup/shutdown callbacks.
+the server is up; ``GET /debug/storage-requests`` answers the storage requests made so
+far, by kind, as a JSON object (when the app is given a source for them: benchmarks
+read it to report requests per message). Lifespan events run the optional
+startup/shutdown callbacks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from handlers.http_edge import (
@@ -33,9 +37,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
+RequestCounts = Callable[[], Mapping[str, int]]
 
 HEALTH_PATH = "/health"
+STORAGE_REQUESTS_PATH = "/debug/storage-requests"
 _HEALTH = HttpResponse(200, {"content-type": "text/plain"}, b"ok")
+
+
+def _counts_response(counts: Mapping[str, int]) -> HttpResponse:
+    body = json.dumps(dict(sorted(counts.items()))).encode()
+    return HttpResponse(200, {"content-type": "application/json"}, body)
 
 
 class _TooLarge(Exception):
@@ -146,14 +157,21 @@ def create_asgi_app(
     max_body: int = DEFAULT_MAX_BODY,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
+    storage_requests: RequestCounts | None = None,
 ) -> ASGIApp:
-    """An ASGI 3 application serving the SQS API over ``dispatch``."""
+    """An ASGI 3 application serving the SQS API over ``dispatch``; with
+    ``storage_requests``, also ``GET /debug/storage-requests``."""
 
     async def http(scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
-        if scope.get("method") == "GET" and scope.get("path") == HEALTH_PATH:
-            await _send_response(send, _HEALTH)
-            return
+        if scope.get("method") == "GET":
+            path = scope.get("path")
+            if path == HEALTH_PATH:
+                await _send_response(send, _HEALTH)
+                return
+            if path == STORAGE_REQUESTS_PATH and storage_requests is not None:
+                await _send_response(send, _counts_response(storage_requests()))
+                return
         try:
             body = await _read_body(receive, headers, max_body)
         except _Disconnected:

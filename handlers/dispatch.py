@@ -11,7 +11,7 @@ from handlers import requests as rq
 from handlers.http_edge import ApiCall
 from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from service.context import RequestContext
-from service.errors import InvalidAction, UnsupportedOperation, from_storage_error
+from service.errors import InvalidAction, from_storage_error
 from service.sqs_service import QueueService
 from storage.ports import StorageError
 
@@ -146,6 +146,23 @@ async def _remove_permission(svc: QueueService, ctx: RequestContext, p: Params) 
     return await svc.remove_permission(ctx, r.QueueUrl, r.Label)
 
 
+async def _start_move_task(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.StartMessageMoveTaskRequest, p)
+    return await svc.start_message_move_task(
+        ctx, r.SourceArn, r.DestinationArn, r.MaxNumberOfMessagesPerSecond
+    )
+
+
+async def _list_move_tasks(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.ListMessageMoveTasksRequest, p)
+    return await svc.list_message_move_tasks(ctx, r.SourceArn, r.MaxResults)
+
+
+async def _cancel_move_task(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.CancelMessageMoveTaskRequest, p)
+    return await svc.cancel_message_move_task(ctx, r.TaskHandle)
+
+
 ACTIONS: dict[str, Action] = {
     "CreateQueue": _create_queue,
     "GetQueueUrl": _get_queue_url,
@@ -167,16 +184,10 @@ ACTIONS: dict[str, Action] = {
     "ListDeadLetterSourceQueues": _list_dead_letter_source_queues,
     "AddPermission": _add_permission,
     "RemovePermission": _remove_permission,
+    "StartMessageMoveTask": _start_move_task,
+    "ListMessageMoveTasks": _list_move_tasks,
+    "CancelMessageMoveTask": _cancel_move_task,
 }
-
-#: Actions of the SQS model this version does not implement yet (issue #3).
-NOT_YET: frozenset[str] = frozenset(
-    {
-        "StartMessageMoveTask",
-        "CancelMessageMoveTask",
-        "ListMessageMoveTasks",
-    }
-)
 
 
 class Dispatcher:
@@ -197,8 +208,6 @@ class Dispatcher:
     async def __call__(self, call: ApiCall) -> Result:
         action = ACTIONS.get(call.action)
         if action is None:
-            if call.action in NOT_YET:
-                raise UnsupportedOperation(f"{call.action} is not supported by this version.")
             raise InvalidAction(f"The action {call.action} is not valid for this endpoint.")
         try:
             return await action(self.service, self.context(call), call.params)

@@ -48,7 +48,17 @@ def build_app(settings: Settings) -> Any:
             await running.dispatcher.service.close()
             await running.dispatcher.service.storage.close()
 
-    return create_asgi_app(dispatch, on_startup=on_startup, on_shutdown=on_shutdown)
+    def storage_requests() -> dict[str, int]:
+        if running.dispatcher is None:
+            return {}
+        return running.dispatcher.service.storage.request_counts()
+
+    return create_asgi_app(
+        dispatch,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        storage_requests=storage_requests,
+    )
 
 
 def _where(settings: Settings) -> str:

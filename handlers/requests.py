@@ -153,6 +153,21 @@ class ListDeadLetterSourceQueuesRequest(QueueUrlRequest):
     MaxResults: int | None = None
 
 
+class StartMessageMoveTaskRequest(SqsRequest):
+    SourceArn: str
+    DestinationArn: str | None = None
+    MaxNumberOfMessagesPerSecond: int | None = None
+
+
+class ListMessageMoveTasksRequest(SqsRequest):
+    SourceArn: str
+    MaxResults: int | None = None
+
+
+class CancelMessageMoveTaskRequest(SqsRequest):
+    TaskHandle: str
+
+
 class AddPermissionRequest(QueueUrlRequest):
     Label: str
     AWSAccountIds: list[str]

@@ -91,7 +91,9 @@ class FifoLeaseKeeper:
         loaded = {}
         for sort_key in sort_keys:
             segment = await self._store.segment(queue.queue_id, group_id, sort_key)
-            if segment is not None and queue.holds(segment.sent_ms, now):
+            if segment is not None and queue.holds(
+                segment.sent_ms, now, arrived_ms=segment.arrived_ms
+            ):
                 loaded[sort_key] = segment
         return loaded
 
@@ -143,8 +145,10 @@ def _release(group: MessageGroup, changes: list[_Change], now: int) -> None:
         in_lock = old.visible_at > now and group.is_locked(now)
         if new.deleted:
             group.pending -= 1
-            if in_lock:
-                group.held -= 1
+        if in_lock and (new.deleted or new.visible_at <= now):
+            # Deleted or handed back (timeout 0): no longer in flight, so it
+            # no longer holds the group; the last one out frees it.
+            group.held -= 1
         elif in_lock:
             # Only extend: shortening one lease must not free its group while
             # other messages of the group are still in flight.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from service.segments import MessageState, decode_states, encode_states
+from service.segments import MessageState, decode_states, encode_states, segment_created_ms
 from storage.ports import DUE_ATTR, VERSION_ATTR, Item
 
 DEDUPLICATION_INTERVAL_MS = 5 * 60 * 1000
@@ -92,6 +92,12 @@ class GroupSegment:
     @property
     def live(self) -> bool:
         return any(not s.deleted for s in self.states)
+
+    @property
+    def arrived_ms(self) -> int:
+        """When its messages entered this queue (the time in the commit's
+        object id): later than ``sent_ms`` for messages moved to a DLQ."""
+        return max(self.sent_ms, segment_created_ms(self.object_id) or 0)
 
     def to_item(self) -> Item:
         return {

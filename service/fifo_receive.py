@@ -4,7 +4,9 @@ Groups that can be served are found through the ``due`` index of group items
 (never by scanning locked groups). For a group, its oldest messages are
 leased in sequence order, stopping at the first that is not yet visible;
 the group is then locked until their visibility timeout ends, so no later
-message of the group is delivered while an earlier one is in flight.
+message of the group is delivered while an earlier one is in flight. Head
+messages that used up their receives move to the dead-letter queue first
+(``service.fifo_dead_letters``), and the lease goes on after them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from dataclasses import dataclass, replace
 
 from service.clock import Clock
 from service.fifo_attempts import ReceiveAttempts
+from service.fifo_dead_letters import FifoDeadLetters, FifoDiverted
 from service.fifo_model import FifoLease, GroupSegment, MessageGroup
 from service.fifo_store import FifoStore
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
 from service.receipts import Receipt, ReceiptCodec
-from service.receive import CANDIDATES, Delivery, long_poll, spread
+from service.receive import CANDIDATES, CLAIM_ATTEMPTS, Delivery, long_poll, spread
 from service.segment_cache import SegmentCache
 from service.segments import object_key
 from service.wakeups import Wakeups
@@ -31,6 +34,7 @@ class _Pick:
 
     leases: list[FifoLease]
     changed: list[GroupSegment]
+    until: int  # when the leases end
     gone: int = 0
     head_due: int | None = None  # when the first waiting message becomes visible
 
@@ -43,6 +47,7 @@ class FifoReceiver:
         stats: QueueStats,
         clock: Clock,
         wakeups: Wakeups,
+        dead_letters: FifoDeadLetters | None = None,
     ) -> None:
         self._store = store
         self._attempts = ReceiveAttempts(store)
@@ -50,6 +55,7 @@ class FifoReceiver:
         self._stats = stats
         self._clock = clock
         self._wakeups = wakeups
+        self._dead_letters = dead_letters
 
     async def receive(
         self,
@@ -90,10 +96,44 @@ class FifoReceiver:
     async def _lease_group(
         self, queue: QueueRecord, group: MessageGroup, want: int, timeout_s: int, now: int
     ) -> list[FifoLease]:
-        segments = await self._store.head_segments(queue.queue_id, group.group_id)
-        until = now + timeout_s * 1000
-        pick = _pick(queue, segments, want, now, until)
-        _update_group(group, pick, now, until, has_segments=bool(segments))
+        for _ in range(CLAIM_ATTEMPTS):
+            segments = await self._store.head_segments(queue.queue_id, group.group_id)
+            try:
+                diverted = await self._divert(queue, group, segments, now)
+            except ConditionFailed:  # lost a race while moving: read the group again
+                fresh = await self._store.group(queue.queue_id, group.group_id)
+                if fresh is None or fresh.is_locked(now):
+                    return []
+                group = fresh
+                continue
+            head = segments
+            if diverted is not None:
+                self._count_move(queue.queue_id, diverted, now)
+                if diverted.group is None:
+                    return []  # every message of the group moved
+                group, head = diverted.group, diverted.segments
+            pick = _pick(queue, head, want, now, now + timeout_s * 1000)
+            return await self._save_pick(queue, group, pick, now, has_segments=bool(segments))
+        return []
+
+    async def _divert(
+        self, queue: QueueRecord, group: MessageGroup, segments: list[GroupSegment], now: int
+    ) -> FifoDiverted | None:
+        """Move the head messages that used up their receives (service.fifo_dead_letters)."""
+        if self._dead_letters is None:
+            return None
+        return await self._dead_letters.divert(queue, group, segments, now)
+
+    def _count_move(self, queue_id: str, diverted: FifoDiverted, now: int) -> None:
+        """Bookkeeping after a move committed; all of it may be lost."""
+        self._stats.gone(queue_id, diverted.moved)
+        self._stats.sent(diverted.dlq_id, [now] * diverted.moved, now)
+        self._wakeups.notify(diverted.dlq_id)
+
+    async def _save_pick(
+        self, queue: QueueRecord, group: MessageGroup, pick: _Pick, now: int, *, has_segments: bool
+    ) -> list[FifoLease]:
+        _update_group(group, pick, now, pick.until, has_segments=has_segments)
         try:
             await self._store.save(group, pick.changed)
         except ConditionFailed:
@@ -129,13 +169,13 @@ def _pick(
 ) -> _Pick:
     """Lease the group's oldest visible messages in order, dropping purged or
     expired ones; stop at the first message that is not visible yet."""
-    pick = _Pick([], [])
+    pick = _Pick([], [], until)
     for segment in segments:
         touched = False
         for index, state in enumerate(segment.states):
             if state.deleted:
                 continue
-            if not queue.holds(segment.sent_ms, now):
+            if not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
                 segment.states[index] = replace(state, deleted=True)
                 pick.gone += 1
                 touched = True

@@ -15,27 +15,13 @@ import asyncio
 from dataclasses import dataclass
 
 from service.clock import Clock
-from service.fifo_model import (
-    DEDUPLICATION_INTERVAL_MS,
-    SEQUENCE_SORT_KEY,
-    GroupSegment,
-    MessageGroup,
-    dedup_partition,
-    dedup_sort_key,
-    group_partition,
-    sequence_partition,
-)
+from service.fifo_model import DEDUPLICATION_INTERVAL_MS, dedup_partition, dedup_sort_key
+from service.fifo_store import Append, FifoStore
 from service.group_commit import Committed, OnCommit
 from service.queue_registry import QueueRecord
 from service.segment_cache import SegmentCache
-from service.segments import (
-    MessageState,
-    StoredMessage,
-    encode_segment_object,
-    new_segment_id,
-    object_key,
-)
-from storage.ports import ABSENT, VERSION_ATTR, ConditionFailed, Item, Put, Storage, TransactOp
+from service.segments import StoredMessage, encode_segment_object, new_segment_id, object_key
+from storage.ports import ABSENT, VERSION_ATTR, ConditionFailed, Item, Put, Storage
 
 COMMIT_ATTEMPTS = 10
 
@@ -58,6 +44,7 @@ class FifoSegmentWriter:
         self._clock = clock
         self._cache = cache
         self._on_commit = on_commit
+        self._store = FifoStore(storage.table)
 
     async def __call__(self, queue: QueueRecord, messages: list[StoredMessage]) -> list[Committed]:
         written: tuple[tuple[int, ...], str] | None = None  # (fresh indexes, segment id)
@@ -115,37 +102,14 @@ class FifoSegmentWriter:
         now: int,
     ) -> dict[int, int]:
         """Commit ``fresh`` messages; return their sequence numbers by index."""
-        table, queue_id = self._storage.table, queue.queue_id
-        counter = await table.get(sequence_partition(queue_id), SEQUENCE_SORT_KEY)
-        first = int(counter["next"]) if counter else 1
-        sequences = {index: first + n for n, index in enumerate(fresh)}
-        ops: list[TransactOp] = [
-            Put(
-                {
-                    "pk": sequence_partition(queue_id),
-                    "sk": SEQUENCE_SORT_KEY,
-                    "next": first + len(fresh),
-                },
-                expect=int(counter[VERSION_ATTR]) if counter else ABSENT,
-            )
-        ]
+        queue_id = queue.queue_id
         visible_at = now + queue.settings.delay_seconds * 1000
         by_group: dict[str, list[int]] = {}
         for position, index in enumerate(fresh):
             by_group.setdefault(messages[index].group_id or "", []).append(position)
-        groups = await self._load_groups(queue_id, list(by_group))
-        for group_id, positions in by_group.items():
-            segment = GroupSegment(
-                queue_id,
-                group_id,
-                segment_id,
-                now,
-                sequences=[sequences[fresh[p]] for p in positions],
-                positions=positions,
-                states=[MessageState(visible_at) for _ in positions],
-            )
-            ops.append(Put(segment.to_item(), expect=ABSENT))
-            ops.append(_group_after_send(groups[group_id], len(positions), visible_at, now))
+        appends = [Append(g, positions, now, visible_at) for g, positions in by_group.items()]
+        ops, first = await self._store.append_ops(queue_id, segment_id, appends, now)
+        sequences = {index: first + position for position, index in enumerate(fresh)}
         ops.extend(
             Put(
                 _dedup_item(queue_id, dedups[i].key, messages[i].message_id, sequences[i], now),
@@ -153,16 +117,8 @@ class FifoSegmentWriter:
             )
             for i in fresh
         )
-        await table.transact(ops)
+        await self._storage.table.transact(ops)
         return sequences
-
-    async def _load_groups(self, queue_id: str, group_ids: list[str]) -> dict[str, MessageGroup]:
-        partition = group_partition(queue_id)
-        items = await asyncio.gather(*(self._storage.table.get(partition, g) for g in group_ids))
-        return {
-            g: MessageGroup.from_item(queue_id, item) if item else MessageGroup(queue_id, g)
-            for g, item in zip(group_ids, items, strict=True)
-        }
 
 
 def _decide(key: str, stored: Item | None, earlier: int | None, now: int) -> _Dedup:
@@ -173,16 +129,6 @@ def _decide(key: str, stored: Item | None, earlier: int | None, now: int) -> _De
     if int(stored["exp"]) > now:
         return _Dedup(key, original=Committed(str(stored["mid"]), int(stored["seq"])))
     return _Dedup(key, expect=int(stored[VERSION_ATTR]))
-
-
-def _group_after_send(group: MessageGroup, added: int, visible_at: int, now: int) -> Put:
-    expect = group.version or ABSENT
-    if not group.is_locked(now):
-        # The group's head is its oldest message: when there were none, it
-        # is one of these; otherwise it keeps the earlier due time.
-        group.due = visible_at if group.pending <= 0 else min(group.due, visible_at)
-    group.pending += added
-    return Put(group.to_item(), expect=expect)
 
 
 def _dedup_item(queue_id: str, key: str, message_id: str, sequence: int, now: int) -> Item:

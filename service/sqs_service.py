@@ -37,15 +37,19 @@ from service.errors import (
     PurgeQueueInProgress,
     SqsError,
 )
+from service.fifo_dead_letters import FifoDeadLetters
 from service.fifo_fields import check_id
 from service.fifo_leases import FifoLeaseKeeper
 from service.fifo_model import sequence_number
 from service.fifo_receive import FifoReceiver
 from service.fifo_send import FifoSegmentWriter
 from service.fifo_store import FifoStore
+from service.fifo_task_moves import FifoTaskMoves
 from service.group_commit import Committed, GroupCommitter, StandardSegmentWriter
 from service.leases import LeaseAction, LeaseKeeper
 from service.message_rendering import render_message
+from service.move_task_runner import MoveTaskRunner
+from service.move_tasks import MoveTasks
 from service.permissions import check_grant, check_label, granted, revoked
 from service.queue_attributes import (
     check_readable,
@@ -59,6 +63,7 @@ from service.receipts import ReceiptCodec, load_receipt_key
 from service.receive import Receiver
 from service.redrive_checks import check_redrive_target
 from service.segment_cache import SegmentCache
+from service.segment_moves import SegmentMover
 from service.segment_store import SegmentStore
 from service.send import (
     PreparedMessage,
@@ -67,11 +72,12 @@ from service.send import (
     validate_batch_entry_ids,
     validate_batch_size,
 )
+from service.standard_task_moves import StandardTaskMoves
 from service.wakeups import Wakeups
 from storage.ports import Storage
 
 Result = dict[str, Any]
-STATS_FLUSH_SECONDS = 1.0
+BACKGROUND_TICK_SECONDS = 1.0
 #: A FIFO commit is one transaction: sequence + 2 items per group + 1 per
 #: message must stay within the port's 100 operations.
 FIFO_COMMIT_MESSAGES = 30
@@ -89,7 +95,16 @@ class QueueService:
         self._committer = GroupCommitter(
             StandardSegmentWriter(storage, self.clock, self._cache, self._committed)
         )
-        dead_letters = DeadLetters(storage, self.queues, self._cache, self.stats, self._wakeups)
+        self._mover = SegmentMover(storage, self._cache, self.stats, self._wakeups)
+        self._move_tasks = MoveTasks(storage.table, self.queues, self.stats, self.clock)
+        self._move_runner = MoveTaskRunner(
+            storage.table,
+            self.queues,
+            StandardTaskMoves(self._mover),
+            FifoTaskMoves(storage, self._cache, self.stats, self._wakeups),
+            self.clock,
+        )
+        dead_letters = DeadLetters(self.queues, self._mover)
         self._receiver = Receiver(
             self._segments,
             self._cache,
@@ -104,8 +119,14 @@ class QueueService:
             FifoSegmentWriter(storage, self.clock, self._cache, self._committed),
             max_messages=FIFO_COMMIT_MESSAGES,
         )
+        fifo_dead_letters = FifoDeadLetters(storage, self._cache, dead_letters)
         self._fifo_receiver = FifoReceiver(
-            fifo_store, self._cache, self.stats, self.clock, self._wakeups
+            fifo_store,
+            self._cache,
+            self.stats,
+            self.clock,
+            self._wakeups,
+            dead_letters=fifo_dead_letters,
         )
         self._fifo_leases = FifoLeaseKeeper(fifo_store, self.stats, self.clock)
         self._codec: ReceiptCodec | None = None
@@ -137,11 +158,19 @@ class QueueService:
         await self.stats.flush()
 
     async def run_background(self) -> None:
-        """Periodic work for a long-lived server: flush counters."""
+        """Periodic work for a long-lived server: advance message move tasks,
+        flush counters. Failures wait for the next tick (the work is idempotent)."""
         while True:
-            await asyncio.sleep(STATS_FLUSH_SECONDS)
+            await asyncio.sleep(BACKGROUND_TICK_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.advance_move_tasks()
             with contextlib.suppress(Exception):
                 await self.flush()
+
+    async def advance_move_tasks(self) -> int:
+        """One step of every running message move task (service.move_task_runner);
+        the number of messages moved."""
+        return await self._move_runner.advance_all()
 
     async def close(self) -> None:
         await self._committer.close()
@@ -375,6 +404,30 @@ class QueueService:
 
         await self.queues.update(record.ref, apply)
         return {}
+
+    # ---- message move tasks -----------------------------------------------------
+
+    async def start_message_move_task(
+        self,
+        ctx: RequestContext,
+        source_arn: str | None,
+        destination_arn: str | None,
+        max_per_second: int | None,
+    ) -> Result:
+        task = await self._move_tasks.start(
+            source_arn, destination_arn, max_per_second, ctx.account_id, ctx.region
+        )
+        return {"TaskHandle": task.handle()}
+
+    async def list_message_move_tasks(
+        self, ctx: RequestContext, source_arn: str | None, max_results: int | None
+    ) -> Result:
+        tasks = await self._move_tasks.list(source_arn, max_results, ctx.account_id, ctx.region)
+        return {"Results": [task.result() for task in tasks]}
+
+    async def cancel_message_move_task(self, ctx: RequestContext, handle: str | None) -> Result:
+        task = await self._move_tasks.cancel(handle, ctx.account_id, ctx.region)
+        return {"ApproximateNumberOfMessagesMoved": task.moved}
 
     # ---- messages -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -40,3 +41,30 @@ def test_fifo_flow(sqs: Any, queue_name: str) -> None:
     with pytest.raises(sqs.exceptions.ClientError) as exc:
         sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", DelaySeconds=3)
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_fifo_dead_letter_queue(sqs: Any, queue_name: str) -> None:
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    dlq = sqs.create_queue(QueueName=f"{queue_name}-dlq.fifo", Attributes=fifo)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    dlq_arn = attrs["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
+    source = sqs.create_queue(
+        QueueName=f"{queue_name}.fifo", Attributes=fifo | {"RedrivePolicy": policy}
+    )["QueueUrl"]
+    for body in ("poison", "next"):
+        sqs.send_message(QueueUrl=source, MessageBody=body, MessageGroupId="g")
+    (first,) = sqs.receive_message(QueueUrl=source)["Messages"]
+    assert first["Body"] == "poison"
+    sqs.change_message_visibility(
+        QueueUrl=source, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0
+    )
+    (second,) = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)["Messages"]
+    assert second["Body"] == "next"  # "poison" moved instead of its second delivery
+    (moved,) = sqs.receive_message(QueueUrl=dlq, MessageSystemAttributeNames=["All"])["Messages"]
+    assert moved["MessageId"] == first["MessageId"]
+    source_arn = dlq_arn.rsplit(":", 1)[0] + f":{queue_name}.fifo"
+    assert moved["Attributes"]["DeadLetterQueueSourceArn"] == source_arn
+    assert moved["Attributes"]["MessageGroupId"] == "g"
+    assert moved["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert int(moved["Attributes"]["SequenceNumber"]) > 0

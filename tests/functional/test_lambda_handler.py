@@ -191,6 +191,19 @@ def lambda_env(
     storage: dict[str, str], shared_gateway: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """The Lambda's configuration, as template.yaml would set it (fresh cold start)."""
+    yield from configure_lambda(storage, monkeypatch)
+
+
+@pytest.fixture
+def lambda_alone_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A Lambda on a bucket and table of its own: no gateway's background loop
+    does any of its work."""
+    suffix = uuid.uuid4().hex[:8]
+    own = {"bucket": f"bq-alone-{suffix}", "table": f"bq-alone-{suffix}", "url": moto_endpoint}
+    yield from configure_lambda(own, monkeypatch)
+
+
+def configure_lambda(storage: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("BUCKETQ_"):
             monkeypatch.delenv(name)
@@ -390,3 +403,37 @@ def test_invalid_query_requests_are_sqs_errors(kind_name: str) -> None:
         parsed = client_parse("query", "ListQueues", status, headers, payload)
         assert parsed["Error"]["Code"] == expected, payload
         assert parsed["Error"]["Type"] == "Sender"
+
+
+@pytest.mark.usefixtures("lambda_alone_env")
+def test_the_schedule_advances_move_tasks() -> None:
+    """template.yaml's MoveTaskFunction: a scheduled event steps the running tasks."""
+    kind = KINDS["http-v2-json"]
+
+    def ok(action: str, params: dict[str, Any]) -> dict[str, Any]:
+        answer = invoke(kind, action, params)
+        assert answer.status == 200, answer.body
+        return answer.parsed
+
+    dlq = ok("CreateQueue", {"QueueName": "alone-dlq"})["QueueUrl"]
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alone-dlq"
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    attributes = {"RedrivePolicy": policy, "VisibilityTimeout": "0"}
+    source = ok("CreateQueue", {"QueueName": "alone", "Attributes": attributes})["QueueUrl"]
+    entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)]
+    ok("SendMessageBatch", {"QueueUrl": source, "Entries": entries})
+    for _ in range(2):  # the second receive moves them to the dead-letter queue
+        ok("ReceiveMessage", {"QueueUrl": source, "MaxNumberOfMessages": 10})
+    depth = ok("GetQueueAttributes", {"QueueUrl": dlq, "AttributeNames": ["All"]})
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "3"
+    ok("StartMessageMoveTask", {"SourceArn": dlq_arn})
+    (task,) = ok("ListMessageMoveTasks", {"SourceArn": dlq_arn})["Results"]
+    assert task["Status"] == "RUNNING"
+
+    scheduled = json.loads((EVENTS / "eventbridge-scheduled-event.json").read_text())
+    assert handlers.lambda_handler(scheduled, None) == {"moved": 3}
+
+    (task,) = ok("ListMessageMoveTasks", {"SourceArn": dlq_arn})["Results"]
+    assert task["Status"] == "COMPLETED" and task["ApproximateNumberOfMessagesMoved"] == 3
+    got = ok("ReceiveMessage", {"QueueUrl": source, "MaxNumberOfMessages": 10})
+    assert sorted(m["Body"] for m in got["Messages"]) == ["m0", "m1", "m2"]

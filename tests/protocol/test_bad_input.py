@@ -49,11 +49,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, event, given, note, settings
 from hypothesis import strategies as st
 
-from handlers.dispatch import NOT_YET, Dispatcher
+from handlers.dispatch import Dispatcher
 from handlers.http_edge import HttpRequest, HttpResponse, handle_http
 from handlers.sqs_model import OPERATIONS, REQUIRED_MEMBERS
-from service import errors
 from service.constants import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
     MAX_BATCH_SIZE,
     MAX_MESSAGE_SIZE,
     MAX_VISIBILITY_TIMEOUT,
@@ -65,7 +66,7 @@ from service.sqs_service import QueueService
 from storage.embedded import embedded_storage
 from storage.memory import memory_storage
 from storage.ports import Storage
-from tests.protocol.wire import ENDPOINT, TEXT_CHARS, client_parse, client_request, example_for
+from tests.protocol.wire import ENDPOINT, TEXT_CHARS, client_parse, client_request
 from tests.support.state_dump import describe_change, dump_state
 
 HOST: Final = "127.0.0.1:9324"
@@ -125,10 +126,15 @@ class World:
     not_in_flight: str = ""
     #: the handle of a message of another queue (beta), in flight
     other_queue: str = ""
+    #: a running message move task (out of the dead-letter queue epsilon)
+    task_handle: str = ""
 
     @property
     def alpha(self) -> str:
         return self.urls["alpha"]
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:{name}"
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -240,8 +246,16 @@ def build_world(storage: Storage) -> World:
     for body in ("gamma 1", "gamma 2"):
         world.ok("SendMessage", {"QueueUrl": world.urls["gamma"], "MessageBody": body})
     world.ok("PurgeQueue", {"QueueUrl": world.urls["gamma"]})
-    if "AddPermission" not in NOT_YET:
-        world.ok("AddPermission", {"QueueUrl": world.alpha, **EXISTING_PERMISSION})
+    world.ok("AddPermission", {"QueueUrl": world.alpha, **EXISTING_PERMISSION})
+    # dead-letter queues: delta (of eta) is idle, epsilon (of zeta) has a task running
+    for dlq, source in (("delta", "eta"), ("epsilon", "zeta")):
+        world.urls[dlq] = world.ok("CreateQueue", {"QueueName": dlq})["QueueUrl"]
+        policy = json.dumps({"deadLetterTargetArn": world.arn(dlq), "maxReceiveCount": 5})
+        world.urls[source] = world.ok(
+            "CreateQueue", {"QueueName": source, "Attributes": {"RedrivePolicy": policy}}
+        )["QueueUrl"]
+    task = {"SourceArn": world.arn("epsilon"), "MaxNumberOfMessagesPerSecond": 1}
+    world.task_handle = world.ok("StartMessageMoveTask", task)["TaskHandle"]
     return world
 
 
@@ -355,10 +369,7 @@ def expect(*codes: str) -> frozenset[str]:
 def params_case(
     protocol: str, action: str, params: Params, codes: frozenset[str] | None, label: str
 ) -> Case:
-    # Actions bucketq does not implement yet answer UnsupportedOperation whatever their
-    # input (or reject it earlier, while decoding): any client error will do for them.
-    chosen = None if action in NOT_YET else codes
-    return Case(label, action, botocore_request(protocol, action, params), chosen)
+    return Case(label, action, botocore_request(protocol, action, params), codes)
 
 
 def json_document_case(
@@ -367,8 +378,7 @@ def json_document_case(
     """A JSON request with a hand-made body (types botocore would refuse to send)."""
     headers, _ = client_request("json", action, {})
     body = json.dumps(document).encode()
-    chosen = None if action in NOT_YET else codes
-    return Case(label, action, http_request(headers, body), chosen)
+    return Case(label, action, http_request(headers, body), codes)
 
 
 def form_case(
@@ -376,8 +386,7 @@ def form_case(
 ) -> Case:
     """A Query request with a hand-made form (raw, already percent-encoded bytes)."""
     body = b"&".join(name + b"=" + value for name, value in pairs)
-    chosen = None if action in NOT_YET else codes
-    return Case(label, action, http_request(FORM, body), chosen)
+    return Case(label, action, http_request(FORM, body), codes)
 
 
 def form_pairs(action: str, params: Params) -> list[tuple[bytes, bytes]]:
@@ -458,16 +467,15 @@ def base_params(world: World, action: str) -> Params:
         },
         "RemovePermission": {"QueueUrl": alpha, "Label": EXISTING_PERMISSION["Label"]},
         "ListDeadLetterSourceQueues": {"QueueUrl": alpha, "MaxResults": 5},
+        "StartMessageMoveTask": {
+            "SourceArn": world.arn("delta"),
+            "DestinationArn": world.arn("beta"),
+            "MaxNumberOfMessagesPerSecond": 10,
+        },
+        "ListMessageMoveTasks": {"SourceArn": world.arn("epsilon"), "MaxResults": 5},
+        "CancelMessageMoveTask": {"TaskHandle": world.task_handle},
     }
-    if action in bases and action not in NOT_YET:
-        params: Params = json.loads(json.dumps(bases[action]))  # a deep copy
-        return params
-    # Not implemented yet (they answer UnsupportedOperation whatever their input): every
-    # member filled from the model, pointing at a real queue.
-    shape = OPERATIONS[action].input_shape
-    params = example_for(shape) if shape is not None else {}
-    if "QueueUrl" in params:
-        params["QueueUrl"] = alpha
+    params: Params = json.loads(json.dumps(bases[action]))  # a deep copy
     return params
 
 
@@ -1307,7 +1315,7 @@ def list_sources_out_of_range(
 
 
 def implemented(*actions: str) -> Callable[[str], bool]:
-    return lambda action: action in actions and action not in NOT_YET
+    return lambda action: action in actions
 
 
 # ---- the registry: which mutation applies to which action, in which protocol ----------------
@@ -1539,7 +1547,7 @@ def form_garbage(draw: Draw, world: World) -> Case:
         junk = draw(st.binary(max_size=300))
         assume(not any(m.encode() in junk for m in REQUIRED_MEMBERS[action]))
         body = f"Action={action}&".encode() + junk
-        codes = None if action in NOT_YET else expect("MissingParameter", "MalformedQueryString")
+        codes = expect("MissingParameter", "MalformedQueryString")
         return Case("random form after Action", action, http_request(FORM, body), codes)
     if kind == "not UTF-8":
         pairs = form_pairs(action, base_params(world, action))
@@ -1977,15 +1985,12 @@ def test_batch_with_one_bad_entry_sends_the_others(world: World, protocol: str) 
 
 def test_base_requests_are_valid(tmp_path: Path) -> None:
     """Every mutation starts from a valid request: each base request succeeds on a
-    world of its own (actions not implemented yet answer UnsupportedOperation)."""
+    world of its own."""
     for protocol in PROTOCOLS:
         for action in sorted(OPERATIONS):
             with world_on("memory", tmp_path) as world:
                 response = world.call(protocol, action, base_params(world, action))
-            if action in NOT_YET:
-                assert rejected_with(protocol, action, response) is errors.UnsupportedOperation
-            else:
-                assert response.status == 200, (protocol, action, response.body[:300])
+            assert response.status == 200, (protocol, action, response.body[:300])
 
 
 # ---- receipt handles: only the exact string issued names a lease -------------------------

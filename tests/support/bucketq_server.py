@@ -66,6 +66,15 @@ def start_server(
     return RunningServer(url, process, log_path)
 
 
+def wait_for_exit(server: RunningServer, timeout: float = 15) -> int:
+    """The exit status of a server expected to end by itself (a crash point,
+    say); as in ``subprocess``, ``-N`` means killed by signal N."""
+    try:
+        return server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"bucketq serve still running after {timeout} s") from None
+
+
 def stop_server(server: RunningServer, *, kill: bool = False) -> None:
     if server.process.poll() is None:
         server.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 from service.context import RequestContext
@@ -70,3 +72,15 @@ async def receive_all(
     while batch := (await svc.receive_message(ctx, url, **kw)).get("Messages", []):
         got.extend(batch)
     return got
+
+
+async def long_poll_woken(
+    svc: QueueService, ctx: RequestContext, dlq: str, move: Awaitable[Any]
+) -> list[dict[str, Any]]:
+    """What a long poll of ``dlq``, already waiting when ``move`` runs (a
+    receive of the source that moves messages, in this process), gets."""
+    waiting = asyncio.create_task(svc.receive_message(ctx, dlq, wait_seconds=20))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert await move == []  # everything moved, nothing delivered
+    return list((await asyncio.wait_for(waiting, 5))["Messages"])

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 import handlers
+from handlers.lambda_entry import MARGIN_SECONDS, SCHEDULED_RUN_SECONDS
 from handlers.settings import Settings
 from storage.aws_resources import table_definition
 
@@ -47,3 +48,14 @@ def test_function_runs_the_lambda_entry_with_known_settings() -> None:
     assert module == "handlers" and callable(getattr(handlers, name))
     known = {f"BUCKETQ_{name.upper()}" for name in Settings.__dataclass_fields__}
     assert set(function["Environment"]["Variables"]) <= known
+
+
+def test_move_tasks_are_advanced_on_a_schedule() -> None:
+    function = load_template()["Resources"]["MoveTaskFunction"]["Properties"]
+    queue_function = load_template()["Resources"]["QueueFunction"]["Properties"]
+    assert function["Handler"] == queue_function["Handler"]
+    assert function["Environment"] == queue_function["Environment"]
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == "rate(1 minute)"
+    # the entry point steps tasks for less than the function may run
+    assert function["Timeout"] >= SCHEDULED_RUN_SECONDS + MARGIN_SECONDS
