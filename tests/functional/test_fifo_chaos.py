@@ -259,13 +259,14 @@ def hand_back(sqs: Any, url: str, record: Record, got: list[Delivery]) -> None:
     ]
     before = time.monotonic()
     answer = sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    after = time.monotonic()
     with record.lock:
-        for d in got:
-            d.returned_before = before
         for failed in answer.get("Failed", []):
             d = got[int(failed["Id"])]
-            if before < d.before + VISIBILITY - 2 * TOLERANCE:  # surely still in flight
+            if after < d.held_until:  # answered while the lease surely lasted
                 record.errors.append(f"hand back failed: {failed} for {d}")
+        for d in got:
+            d.returned_before = before
 
 
 def guarded(target: Any, record: Record, *args: Any) -> threading.Thread:

@@ -137,10 +137,10 @@ def fifo_dead_letter_move(sqs: Any, server: RunningServer) -> Queues:
     return queues
 
 
-def move_task_back_to_source(sqs: Any, server: RunningServer) -> Queues:
+def move_task_back_to_source(sqs: Any, server: RunningServer, *, fifo: bool = False) -> Queues:
     """Everything goes to the DLQ (no crash point on that way), then a move
     task takes it back; the task's runner dies in the background."""
-    queues, source = make_queues(sqs)
+    queues, source = make_queues(sqs, fifo=fifo)
     empty = 0
     while empty < 2:
         got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=0)
@@ -149,6 +149,10 @@ def move_task_back_to_source(sqs: Any, server: RunningServer) -> Queues:
     sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq))
     wait_for_exit(server)
     return queues
+
+
+def fifo_move_task_back_to_source(sqs: Any, server: RunningServer) -> Queues:
+    return move_task_back_to_source(sqs, server, fifo=True)
 
 
 def dead_letter_move_killed_from_outside(sqs: Any, server: RunningServer) -> Queues:
@@ -180,6 +184,13 @@ CASES = [
     Case("fifo-dead-letter-committed-2nd", "fifo_dead_letter.committed:2", fifo_dead_letter_move),
     Case("move-task-object-written-2nd", "move_task.object_written:2", move_task_back_to_source),
     Case("move-task-committed-2nd", "move_task.committed:2", move_task_back_to_source),
+    # The same points, on the FIFO path of a move task (service.fifo_task_moves).
+    Case(
+        "fifo-move-task-object-written-2nd",
+        "move_task.object_written:2",
+        fifo_move_task_back_to_source,
+    ),
+    Case("fifo-move-task-committed-2nd", "move_task.committed:2", fifo_move_task_back_to_source),
     Case("dead-letter-sigkill-from-outside", None, dead_letter_move_killed_from_outside),
 ]
 
