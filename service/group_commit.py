@@ -5,6 +5,14 @@ buffer; when the write finishes they are all written as the next segment.
 A lone send is written at once (no added latency); under load, one object
 PUT and one table write carry many messages.
 
+Senders that each wait for their acknowledgement before sending again (most
+clients) would otherwise settle into small commits: a commit shorter than a
+client's round trip finds only one or two of them waiting. So the committer
+remembers how many sends were waiting at once in the last second (how many
+senders are active) and lets a commit linger, for at most
+``LINGER_SECONDS`` and only while sends keep arriving, until that many have
+arrived. A lone sender never waits.
+
 A send is acknowledged only after both writes are durable: first the
 immutable object (``If-None-Match``), then the state item that makes its
 messages receivable. A crash between the two leaves an object no item points
@@ -33,6 +41,12 @@ from storage.ports import ABSENT, Storage
 
 MAX_SEGMENT_MESSAGES = 250
 MAX_SEGMENT_BYTES = 8 * 1024 * 1024
+LINGER_SECONDS = 0.008
+#: A linger ends early once no send has arrived for this long.
+LINGER_GAP_SECONDS = 0.004
+#: How long the count of concurrent senders is remembered.
+ACTIVITY_WINDOW_SECONDS = 1.0
+MAX_TRACKED_QUEUES = 4096
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,30 @@ class _Request:
 class _Buffer:
     pending: list[_Request] = field(default_factory=list)
     flushing: bool = False
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Activity:
+    """How many sends to one queue waited at once lately: the active senders."""
+
+    waiting: int = 0
+    peak: int = 0
+    since: float = 0.0
+
+    def arrive(self, now: float) -> None:
+        self.waiting += 1
+        if now - self.since > ACTIVITY_WINDOW_SECONDS:
+            self.peak, self.since = self.waiting, now
+        else:
+            self.peak = max(self.peak, self.waiting)
+
+    def leave(self, _: object = None) -> None:
+        self.waiting -= 1
+
+    def target(self, now: float) -> int:
+        """How many requests a commit should gather before it goes."""
+        return self.peak if now - self.since <= ACTIVITY_WINDOW_SECONDS else 1
 
 
 class GroupCommitter:
@@ -69,15 +107,23 @@ class GroupCommitter:
         self._writer = writer
         self._max_messages = max_messages
         self._buffers: dict[str, _Buffer] = {}
+        self._activity: dict[str, _Activity] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def commit(
         self, queue: QueueRecord, messages: list[StoredMessage], size: int
     ) -> list[Committed]:
         queue_id = queue.queue_id
+        loop = asyncio.get_running_loop()
         buffer = self._buffers.setdefault(queue_id, _Buffer())
-        request = _Request(queue, messages, size, asyncio.get_running_loop().create_future())
+        request = _Request(queue, messages, size, loop.create_future())
         buffer.pending.append(request)
+        buffer.arrived.set()
+        activity = self._activity_of(queue_id, loop.time())
+        activity.arrive(loop.time())
+        request.done.add_done_callback(
+            lambda _: activity.__setattr__("waiting", activity.waiting - 1)
+        )
         if not buffer.flushing:
             buffer.flushing = True
             task = asyncio.create_task(self._drain(queue_id, buffer))
@@ -86,9 +132,39 @@ class GroupCommitter:
         # shield: a client that hangs up does not cancel a write others share
         return await asyncio.shield(request.done)
 
+    def _activity_of(self, queue_id: str, now: float) -> _Activity:
+        activity = self._activity.get(queue_id)
+        if activity is None:
+            if len(self._activity) >= MAX_TRACKED_QUEUES:  # forget idle queues
+                self._activity = {
+                    q: a
+                    for q, a in self._activity.items()
+                    if a.waiting or now - a.since <= ACTIVITY_WINDOW_SECONDS
+                }
+            activity = self._activity[queue_id] = _Activity(since=now)
+        return activity
+
+    async def _linger(self, queue_id: str, buffer: _Buffer) -> None:
+        """Wait, briefly, until as many requests as there are active senders
+        are pending (or a segment is full)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        while True:
+            target = self._activity[queue_id].target(loop.time())
+            count = sum(len(r.messages) for r in buffer.pending)
+            left = deadline - loop.time()
+            if len(buffer.pending) >= target or count >= self._max_messages or left <= 0:
+                return
+            buffer.arrived.clear()
+            try:
+                await asyncio.wait_for(buffer.arrived.wait(), min(left, LINGER_GAP_SECONDS))
+            except TimeoutError:
+                return  # the senders have gone quiet: do not wait for stragglers
+
     async def _drain(self, queue_id: str, buffer: _Buffer) -> None:
         try:
             while buffer.pending:
+                await self._linger(queue_id, buffer)
                 batch = _take_batch(buffer.pending, self._max_messages)
                 try:
                     messages = [m for request in batch for m in request.messages]

@@ -88,6 +88,17 @@ class LeaseKeeper:
         actions: list[LeaseAction],
         apply: Apply,
     ) -> dict[int, SqsError | None]:
+        async with self._segments.exclusive(queue.queue_id, segment_id):
+            return await self._apply_segment_now(queue, segment_id, entries, actions, apply)
+
+    async def _apply_segment_now(
+        self,
+        queue: QueueRecord,
+        segment_id: str,
+        entries: list[tuple[int, Receipt]],
+        actions: list[LeaseAction],
+        apply: Apply,
+    ) -> dict[int, SqsError | None]:
         for _ in range(SAVE_ATTEMPTS):
             segment = await self._segments.load(queue.queue_id, segment_id)
             now = self._clock.now_ms()

@@ -86,12 +86,15 @@ class Receiver:
             candidates = await self._segments.due(queue.queue_id, now, CANDIDATES)
             if not candidates:
                 break
-            spread(candidates)
             progress = False
-            for segment in candidates:
+            for segment, contended in self._order(queue.queue_id, candidates, want, now):
                 if len(leases) >= want:
                     return leases
-                got, changed = await self._claim(queue, segment, want - len(leases), timeout_s)
+                async with self._segments.exclusive(queue.queue_id, segment.segment_id):
+                    current: SegmentState | None = segment
+                    if contended:  # changed by the request that held it: read it again
+                        current = await self._segments.load(queue.queue_id, segment.segment_id)
+                    got, changed = await self._claim(queue, current, want - len(leases), timeout_s)
                 leases.extend(got)
                 progress = progress or changed
             if leases or not progress:
@@ -139,6 +142,19 @@ class Receiver:
         if self._dead_letters is None:
             return None
         return await self._dead_letters.divert(queue, segment, now)
+
+    def _order(
+        self, queue_id: str, candidates: list[SegmentState], want: int, now: int
+    ) -> list[tuple[SegmentState, bool]]:
+        """Candidates in the order to try, each with whether another request
+        of this process is changing it. Free segments come first, those that
+        can fill the whole receive before the rest (one write per receive),
+        each group spread so that concurrent receivers start apart."""
+        spread(candidates)
+        candidates.sort(key=lambda s: sum(1 for st in s.states if st.is_visible(now)) < want)
+        free = [s for s in candidates if not self._segments.busy(queue_id, s.segment_id)]
+        taken = [s for s in candidates if self._segments.busy(queue_id, s.segment_id)]
+        return [(s, False) for s in free] + [(s, True) for s in taken]
 
     @staticmethod
     def _pick(segment: SegmentState, want: int, now: int, until: int) -> list[_Lease]:

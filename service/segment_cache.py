@@ -1,7 +1,11 @@
 """A bounded cache of decoded segment objects.
 
 Objects are immutable, so caching them can never serve stale data; the bound
-keeps the gateway's memory independent of queue depth.
+keeps the gateway's memory independent of queue depth. It counts what the
+decoded messages take in memory (their encoded size plus a per-message
+allowance for the Python objects), and is small: the cache only needs to hold
+what was just sent until it is received, and what several receivers share;
+a miss costs one GET of an immutable object.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from collections import OrderedDict
 from service.segments import StoredMessage, decode_segment_object
 from storage.ports import ObjectStore
 
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
+#: Python objects of one decoded message beyond its encoded bytes (the
+#: dataclass, its strings' headers, the attribute dict): measured ~600 B.
+DECODED_OVERHEAD_BYTES = 640
 
 
 class SegmentCache:
@@ -23,7 +30,8 @@ class SegmentCache:
         self._entries: OrderedDict[str, tuple[list[StoredMessage], int]] = OrderedDict()
         self._loading: dict[str, asyncio.Future[list[StoredMessage]]] = {}
 
-    def put(self, key: str, messages: list[StoredMessage], size: int) -> None:
+    def put(self, key: str, messages: list[StoredMessage], encoded_size: int) -> None:
+        size = encoded_size + DECODED_OVERHEAD_BYTES * len(messages)
         if size > self._max_bytes or key in self._entries:
             return
         self._entries[key] = (messages, size)

@@ -3,12 +3,21 @@
 Every change to a message's state is a read of its segment item followed by
 a write conditioned on the version read (optimistic concurrency): two
 handlers racing for one message cannot both win.
+
+Within one process, changes to one segment also take turns (``exclusive``):
+a lost race costs a failed write and a retry, so concurrent requests in one
+gateway (many consumers deleting from the segment they all received from)
+queue up instead of racing. Correctness never depends on it; other
+processes are still kept apart by the conditional writes alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
+from collections.abc import AsyncIterator
 
 from service.segments import SegmentState, object_key, segment_partition
 from storage.ports import Storage, StorageError
@@ -20,6 +29,26 @@ class SegmentStore:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._cleanups: set[asyncio.Task[None]] = set()
+        # a lock lives while someone holds or awaits it
+        self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _turn(self, queue_id: str, segment_id: str) -> asyncio.Lock:
+        key = f"{queue_id}/{segment_id}"
+        lock = self._turns.get(key)
+        if lock is None:
+            lock = self._turns[key] = asyncio.Lock()
+        return lock
+
+    def busy(self, queue_id: str, segment_id: str) -> bool:
+        """Whether a request in this process is changing the segment now."""
+        lock = self._turns.get(f"{queue_id}/{segment_id}")
+        return lock is not None and lock.locked()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, queue_id: str, segment_id: str) -> AsyncIterator[None]:
+        """This process's turn to change the segment (read it inside)."""
+        async with self._turn(queue_id, segment_id):
+            yield
 
     async def load(self, queue_id: str, segment_id: str) -> SegmentState | None:
         item = await self._storage.table.get(segment_partition(queue_id), segment_id)
