@@ -163,7 +163,7 @@ def without(segment: GroupSegment, indexes: list[int]) -> GroupSegment:
     """``segment`` with the messages at ``indexes`` gone, as the move writes it."""
     states = list(segment.states)
     for index in indexes:
-        states[index] = replace(states[index], deleted=True)
+        states[index] = states[index]._replace(deleted=True)
     return replace(segment, states=states)
 
 

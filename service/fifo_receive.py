@@ -11,7 +11,7 @@ messages that used up their receives move to the dead-letter queue first
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from service.clock import Clock
 from service.fifo_attempts import ReceiveAttempts
@@ -176,7 +176,7 @@ def _pick(
             if state.deleted:
                 continue
             if not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
-                segment.states[index] = replace(state, deleted=True)
+                segment.states[index] = state._replace(deleted=True)
                 pick.gone += 1
                 touched = True
                 continue

@@ -9,7 +9,7 @@ SQS), and it can never change a newer lease (DESIGN principle 4).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from service.clock import Clock
 from service.constants import MAX_VISIBILITY_TIMEOUT
@@ -170,7 +170,7 @@ def deleted_state(state: MessageState, action: LeaseAction, now: int) -> Message
     """DeleteMessage: a message already gone (or a stale handle) is no change."""
     if state.deleted:
         return None
-    return replace(state, deleted=True)
+    return state._replace(deleted=True)
 
 
 def revisibled_state(state: MessageState, action: LeaseAction, now: int) -> MessageState | None:
@@ -190,4 +190,4 @@ def revisibled_state(state: MessageState, action: LeaseAction, now: int) -> Mess
             f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY_TIMEOUT} "
             "seconds]."
         )
-    return replace(state, visible_at=now + timeout * 1000)
+    return state._replace(visible_at=now + timeout * 1000)

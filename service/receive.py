@@ -25,7 +25,7 @@ from service.segments import MessageState, SegmentState, StoredMessage, object_k
 from service.wakeups import Wakeups
 from storage.ports import ConditionFailed
 
-CANDIDATES = 16
+CANDIDATES = 8
 CLAIM_ATTEMPTS = 3
 SCAN_ROUNDS = 3
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.3, 0.5)

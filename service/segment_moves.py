@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from service import crash_points
 from service.queue_stats import QueueStats
@@ -142,7 +142,7 @@ def without(segment: SegmentState, taken: Sequence[int]) -> SegmentState:
     its version is the one that write gives the item."""
     states = list(segment.states)
     for index in taken:
-        states[index] = replace(states[index], deleted=True)
+        states[index] = states[index]._replace(deleted=True)
     return SegmentState(
         segment.queue_id, segment.segment_id, segment.sent_ms, states, segment.version + 1
     )

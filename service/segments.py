@@ -12,8 +12,8 @@ import base64
 import json
 import secrets
 import struct
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from service.message_attributes import AttributeValue, MessageAttributes
 from storage.ports import DUE_ATTR, VERSION_ATTR, Item
@@ -128,12 +128,14 @@ _STATE = struct.Struct("<qqIIBq")
 _DELETED = 1
 
 
-@dataclass(frozen=True)
-class MessageState:
+class MessageState(NamedTuple):
     """``visible_at`` is when the message may next be received (ms);
     ``generation`` counts leases, so a receipt handle names exactly one;
     ``leased_at`` is when the current lease began, which caps how far
-    ChangeMessageVisibility may extend it."""
+    ChangeMessageVisibility may extend it.
+
+    Immutable (a NamedTuple: a receive decodes thousands of these, and a
+    tuple is several times cheaper to build than a frozen dataclass)."""
 
     visible_at: int
     first_receive: int = 0
@@ -146,8 +148,7 @@ class MessageState:
         return not self.deleted and self.visible_at <= now_ms
 
     def leased(self, now_ms: int, until_ms: int) -> MessageState:
-        return replace(
-            self,
+        return self._replace(
             visible_at=until_ms,
             first_receive=self.first_receive or now_ms,
             receive_count=self.receive_count + 1,

@@ -19,10 +19,15 @@ from storage.sqlite_table import SqliteTable
 PK, SK = "counter", "c"
 
 
-def increment(path: str, rounds: int, start: Barrier, results: Queue[int]) -> None:
-    """Run ``rounds`` read-then-conditional-put rounds; report successful puts."""
+def increment(path: str, rounds: int, start: Barrier, results: Queue[int | str]) -> None:
+    """Run ``rounds`` read-then-conditional-put rounds; report successful puts
+    (or, so the parent can say why, the error that stopped this process)."""
     start.wait()  # all processes begin together, so their rounds interleave
-    results.put(asyncio.run(_increment(Path(path), rounds)))
+    try:
+        results.put(asyncio.run(_increment(Path(path), rounds)))
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+        raise
 
 
 async def _increment(path: Path, rounds: int) -> int:
