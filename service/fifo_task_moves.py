@@ -22,16 +22,7 @@ from service import crash_points
 from service.fifo_dead_letters import without
 from service.fifo_model import GroupSegment, MessageGroup, group_partition
 from service.fifo_store import GROUP_SEGMENTS_READ, Append, FifoStore
-from service.move_task_model import (
-    DONE,
-    MILLI,
-    MORE,
-    PAUSED,
-    Destination,
-    MoveTask,
-    Outcome,
-    redriven,
-)
+from service.move_task_model import MILLI, Destination, MoveTask, redriven
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
 from service.segment_cache import SegmentCache
@@ -139,21 +130,17 @@ class FifoTaskMoves:
     def partition(self, queue_id: str) -> str:
         return group_partition(queue_id)
 
-    async def scan(
+    async def move_item(
         self,
         task: MoveTask,
         source: QueueRecord,
-        items: list[Item],
+        item: Item,
         now: int,
         destination: Destination,
-    ) -> tuple[MoveTask, Outcome]:
-        """Move from one page of groups (the cursor is a group id)."""
-        for item in items:
-            group = MessageGroup.from_item(task.queue_id, item)
-            task = await self.move_group(task, source, group, now, destination)
-            if task.cursor != group.group_id:
-                return task, PAUSED
-        return task, DONE if len(items) < self.page else MORE
+    ) -> MoveTask | None:
+        """Move what the budget allows of one group (the cursor is a group id)."""
+        group = MessageGroup.from_item(task.queue_id, item)
+        return await self.move_group(task, source, group, now, destination)
 
     async def move_group(
         self,

@@ -34,6 +34,7 @@ from service.move_task_model import (
     COMPLETED,
     DONE,
     FAILED,
+    MORE,
     NO_QUEUE,
     NO_SOURCE,
     PAUSED,
@@ -60,14 +61,17 @@ class TaskMoves(Protocol):
 
     def partition(self, queue_id: str) -> str: ...
 
-    async def scan(
+    async def move_item(
         self,
         task: MoveTask,
         source: QueueRecord,
-        items: list[Item],
+        item: Item,
         now: int,
         destination: Destination,
-    ) -> tuple[MoveTask, Outcome]: ...
+    ) -> MoveTask | None:
+        """Move what the budget allows from the segment or group ``item``: the
+        task as now stored, its cursor at the item once nothing more of it is
+        to move; None when this item and all after it are not the task's."""
 
 
 class MoveTaskRunner:
@@ -119,7 +123,7 @@ class MoveTaskRunner:
             items = await self._table.query(
                 moves.partition(task.queue_id), start_after=task.cursor, limit=moves.page
             )
-            task, outcome = await moves.scan(task, source, items, now, self._destination)
+            task, outcome = await self._scan(moves, task, source, items, now)
             if outcome == DONE:
                 return await self._end(task, COMPLETED)
             if outcome == PAUSED:
@@ -127,6 +131,20 @@ class MoveTaskRunner:
         if task.version == start.version and task.cursor != start.cursor:
             task = await self._save(task)  # passed only what had nothing to move
         return task
+
+    async def _scan(
+        self, moves: TaskMoves, task: MoveTask, source: QueueRecord, items: list[Item], now: int
+    ) -> tuple[MoveTask, Outcome]:
+        """Move from one page of items: whether the task is done, paused inside
+        an item (its budget ran out) or may go on to the next page."""
+        for item in items:
+            moved = await moves.move_item(task, source, item, now, self._destination)
+            if moved is None:
+                return task, DONE
+            task = moved
+            if task.cursor != str(item["sk"]):
+                return task, PAUSED
+        return task, DONE if len(items) < moves.page else MORE
 
     async def _source(self, task: MoveTask) -> QueueRecord:
         source = await self._queue_at(task.source_arn)

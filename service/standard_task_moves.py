@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from service.move_task_model import (
-    DONE,
-    MILLI,
-    MORE,
-    PAUSED,
-    Destination,
-    MoveTask,
-    Outcome,
-    redriven,
-)
+from service.move_task_model import MILLI, Destination, MoveTask, redriven
 from service.queue_registry import QueueRecord
 from service.segment_moves import MAX_LANDINGS, Landing, SegmentMover
 from service.segments import SegmentState, StoredMessage, segment_created_ms, segment_partition
@@ -37,24 +28,20 @@ class StandardTaskMoves:
     def partition(self, queue_id: str) -> str:
         return segment_partition(queue_id)
 
-    async def scan(
+    async def move_item(
         self,
         task: MoveTask,
         source: QueueRecord,
-        items: list[Item],
+        item: Item,
         now: int,
         destination: Destination,
-    ) -> tuple[MoveTask, Outcome]:
-        """Move from one page of segments: whether the task is done, paused
-        inside a segment (its budget ran out) or may go on."""
-        for item in items:
-            segment = SegmentState.from_item(task.queue_id, item)
-            if (segment_created_ms(segment.segment_id) or 0) > task.started_ms:
-                return task, DONE  # arrived after the task started
-            task = await self._move_from(task, source, segment, now, destination)
-            if task.cursor != segment.segment_id:
-                return task, PAUSED
-        return task, DONE if len(items) < self.page else MORE
+    ) -> MoveTask | None:
+        """Move what the budget allows of one segment (None: it arrived after
+        the task started, and so does every later one)."""
+        segment = SegmentState.from_item(task.queue_id, item)
+        if (segment_created_ms(segment.segment_id) or 0) > task.started_ms:
+            return None
+        return await self._move_from(task, source, segment, now, destination)
 
     async def _move_from(
         self,
