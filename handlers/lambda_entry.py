@@ -79,7 +79,8 @@ async def _advance_move_tasks(context: Any) -> dict[str, Any]:
         finally:
             await service.flush()
         moved += step
-        if step == 0 or time.monotonic() + TICK_SECONDS >= stop_at:
+        done = step == 0 and not await service.running_move_tasks()
+        if done or time.monotonic() + TICK_SECONDS >= stop_at:
             return {"moved": moved}
         await asyncio.sleep(TICK_SECONDS)
 

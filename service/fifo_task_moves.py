@@ -91,6 +91,11 @@ class _Selection:
         return True
 
 
+def garbage(source: QueueRecord, segments: list[GroupSegment], now: int) -> list[GroupSegment]:
+    """The segments whose messages expired or were purged: not messages any more."""
+    return [s for s in segments if not source.holds(s.sent_ms, now, arrived_ms=s.arrived_ms)]
+
+
 def head_run(
     task: MoveTask, source: QueueRecord, segments: list[GroupSegment], now: int
 ) -> tuple[list[tuple[GroupSegment, int]], bool]:
@@ -155,6 +160,10 @@ class FifoTaskMoves:
         if group.is_locked(now):
             return replace(task, cursor=group.group_id)  # in flight: it stays
         segments = await self._store.head_segments(task.queue_id, group.group_id)
+        dead = garbage(source, segments, now)
+        if dead:  # clear it first, or a group headed by garbage would never move on
+            await self._discard(group, dead)
+            return task
         chosen = await self._select(task, source, segments, now, destination)
         if not chosen.taken:
             return replace(task, cursor=group.group_id) if chosen.complete else task
@@ -187,6 +196,14 @@ class FifoTaskMoves:
                 chosen.complete = False
                 break
         return chosen
+
+    async def _discard(self, group: MessageGroup, dead: list[GroupSegment]) -> None:
+        """Delete expired or purged segments of the group, as a receive would
+        (raises ``ConditionFailed`` if the group changed meanwhile)."""
+        live = sum(1 for segment in dead for state in segment.states if not state.deleted)
+        emptied = [without(s, list(range(len(s.states)))) for s in dead]
+        await self._store.save(replace(group, pending=group.pending - live), emptied)
+        self._stats.gone(group.queue_id, live)
 
     async def _payloads(self, source: QueueRecord, segment: GroupSegment) -> list[StoredMessage]:
         try:

@@ -53,11 +53,13 @@ NO_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
 
 
 class TaskFailed(Exception):
-    """The task cannot go on; ``reason`` becomes its FailureReason."""
+    """The task cannot go on; ``reason`` becomes its FailureReason. ``task`` is
+    the task as last stored before the failure (set by the runner)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.task: MoveTask | None = None
 
 
 def tasks_partition(queue_id: str) -> str:

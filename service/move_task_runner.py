@@ -24,7 +24,7 @@ it with ``AWS.SimpleQueueService.NonExistentQueue``.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from dataclasses import replace
 from typing import Protocol
 
@@ -49,9 +49,12 @@ from service.move_task_model import (
 from service.queue_registry import QueueRecord, QueueRegistry
 from service.redrive import QueueArn
 from service.segments import StoredMessage
-from storage.ports import ConditionFailed, Delete, Item, Put, Table
+from storage.ports import ConditionFailed, Delete, Item, Put, StorageError, Table
 
 QUERIES_PER_STEP = 8
+STEP_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 class TaskMoves(Protocol):
@@ -89,17 +92,35 @@ class MoveTaskRunner:
         self._fifo = fifo
         self._clock = clock
 
+    async def running(self) -> int:
+        """How many tasks are running."""
+        return len(await self._table.query(RUNNING_PARTITION, limit=1000))
+
     async def advance_all(self) -> int:
         """One step of every running task; the number of messages moved."""
         moved = 0
         for pointer in await self._table.query(RUNNING_PARTITION, limit=1000):
-            item = await self._table.get(tasks_partition(str(pointer["sk"])), str(pointer["task"]))
-            if item is None:
-                continue
-            task = MoveTask.from_item(item)
-            with contextlib.suppress(ConditionFailed):  # another runner got there first
-                moved += await self.advance(task)
+            key = (tasks_partition(str(pointer["sk"])), str(pointer["task"]))
+            try:
+                moved += await self._advance_stored(*key)
+            except StorageError as exc:  # this task waits for the next tick; the others go on
+                log.warning("move task %s: %r", key[1], exc)
         return moved
+
+    async def _advance_stored(self, pk: str, sk: str) -> int:
+        """Step the task stored at (pk, sk), re-reading it after a lost race
+        (a receive or send changed what it was moving, or another runner
+        moved first)."""
+        for attempt in range(STEP_ATTEMPTS):
+            item = await self._table.get(pk, sk)
+            if item is None:
+                return 0
+            try:
+                return await self.advance(MoveTask.from_item(item))
+            except ConditionFailed:
+                if attempt == STEP_ATTEMPTS - 1:
+                    raise
+        return 0
 
     async def advance(self, task: MoveTask) -> int:
         if task.status != RUNNING:
@@ -108,7 +129,7 @@ class MoveTaskRunner:
         try:
             task = await self._step(task)
         except TaskFailed as failed:
-            task = await self._end(task, FAILED, failed.reason)
+            task = await self._end(failed.task or task, FAILED, failed.reason)
         return task.moved - before
 
     async def _step(self, task: MoveTask) -> MoveTask:
@@ -138,7 +159,11 @@ class MoveTaskRunner:
         """Move from one page of items: whether the task is done, paused inside
         an item (its budget ran out) or may go on to the next page."""
         for item in items:
-            moved = await moves.move_item(task, source, item, now, self._destination)
+            try:
+                moved = await moves.move_item(task, source, item, now, self._destination)
+            except TaskFailed as failed:
+                failed.task = task  # with the batches this step already committed
+                raise
             if moved is None:
                 return task, DONE
             task = moved

@@ -142,6 +142,8 @@ class MoveTasks:
         """SQS lists the 10 most recent tasks: drop older ones (best effort)."""
         items = await self._table.query(tasks_partition(queue_id), limit=MAX_LISTED + 5)
         for item in items[MAX_LISTED:]:
+            if item["status"] == RUNNING:
+                continue  # sorted older only by a skewed clock: it is still the running one
             with contextlib.suppress(StorageError):
                 await self._table.delete(str(item["pk"]), str(item["sk"]))
 

@@ -90,6 +90,7 @@ class Receiver:
             for segment, contended in self._order(queue.queue_id, candidates, want, now):
                 if len(leases) >= want:
                     return leases
+                contended = contended or self._segments.busy(queue.queue_id, segment.segment_id)
                 async with self._segments.exclusive(queue.queue_id, segment.segment_id):
                     current: SegmentState | None = segment
                     if contended:  # changed by the request that held it: read it again

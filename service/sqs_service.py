@@ -172,6 +172,9 @@ class QueueService:
         the number of messages moved."""
         return await self._move_runner.advance_all()
 
+    async def running_move_tasks(self) -> int:
+        return await self._move_runner.running()
+
     async def close(self) -> None:
         await self._committer.close()
         await self._fifo_committer.close()

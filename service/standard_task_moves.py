@@ -58,14 +58,17 @@ class StandardTaskMoves:
             visible = [i for i, state in enumerate(segment.states) if state.is_visible(now)]
         if not visible:
             return replace(task, cursor=segment.segment_id)
-        taken = visible[: min(task.budget, MAX_LANDINGS)]
-        if not taken:
+        if task.budget < 1:
             return task  # out of budget: this segment is next
         payloads = await self._mover.payloads(segment)
+        taken: list[int] = []
         by_queue: dict[str, list[StoredMessage]] = {}
-        for index in taken:
+        for index in visible[: task.budget]:
             queue = await destination(task, payloads[index])
+            if queue.queue_id not in by_queue and len(by_queue) >= MAX_LANDINGS:
+                break  # one transaction holds at most MAX_LANDINGS receiving segments
             by_queue.setdefault(queue.queue_id, []).append(redriven(payloads[index]))
+            taken.append(index)
         done = replace(
             task,
             moved=task.moved + len(taken),

@@ -359,3 +359,62 @@ async def test_fifo_redrive_leaves_locked_groups(
     clock.advance(301)
     left = await in_group_order(svc, ctx, dlq)
     assert [b for b, _ in left[held_group]] == [f"{held_group}-0", f"{held_group}-1"]
+
+
+# ---- found in review -------------------------------------------------------------
+
+
+async def test_a_failure_after_a_batch_ends_the_task_at_once(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock, pair: tuple[str, str, str]
+) -> None:
+    source, dlq, dlq_arn = pair
+    await dead_letters(svc, ctx, clock, source, ["redriven"])
+    clock.advance(1)
+    await svc.send_message(ctx, dlq, SendEntry("direct"))  # a later segment, with no source
+    await svc.start_message_move_task(ctx, dlq_arn, None, None)
+    assert await svc.advance_move_tasks() == 1
+    (failed,) = await tasks(svc, ctx, dlq_arn)
+    assert failed["Status"] == "FAILED" and failed["ApproximateNumberOfMessagesMoved"] == 1
+    assert failed["FailureReason"] == "CouldNotDetermineMessageSource"
+
+
+async def test_a_large_segment_moves_at_the_full_rate(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock, pair: tuple[str, str, str]
+) -> None:
+    _, dlq, dlq_arn = pair
+    target = str((await svc.create_queue(ctx, "target", {}, {}))["QueueUrl"])
+    batches = [[SendEntry(f"{b}-{i}", entry_id=str(i)) for i in range(10)] for b in range(25)]
+    await asyncio.gather(*(svc.send_message_batch(ctx, dlq, batch) for batch in batches))
+    clock.advance(1)
+    await svc.start_message_move_task(ctx, dlq_arn, await arn_of(svc, ctx, target), 500)
+    assert await svc.advance_move_tasks() == 250
+    (done,) = await tasks(svc, ctx, dlq_arn)
+    assert done["Status"] == "COMPLETED"
+
+
+async def test_a_fifo_group_headed_by_expired_messages_moves_on(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    retention = {"MessageRetentionPeriod": "60"}
+    dlq = str((await svc.create_queue(ctx, "dlq.fifo", FIFO | retention, {}))["QueueUrl"])
+    dlq_arn = await arn_of(svc, ctx, dlq)
+    policy = {"RedrivePolicy": redrive(dlq_arn, 1)}
+    await svc.create_queue(ctx, "source.fifo", FIFO | policy, {})
+    target = str((await svc.create_queue(ctx, "target.fifo", FIFO, {}))["QueueUrl"])
+
+    async def send(body: str, group: str) -> None:
+        await svc.send_message(ctx, dlq, SendEntry(body, group_id=group, deduplication_id=body))
+
+    for n in range(12):  # more expired segments than one read of a group's head
+        await send(f"old-{n}", "G")
+    clock.advance(61)
+    await send("fresh-g", "G")
+    await send("fresh-h", "H")
+    await svc.start_message_move_task(ctx, dlq_arn, await arn_of(svc, ctx, target), None)
+    for _ in range(5):
+        await svc.advance_move_tasks()
+        clock.advance(1)
+    (done,) = await tasks(svc, ctx, dlq_arn)
+    assert done["Status"] == "COMPLETED" and done["ApproximateNumberOfMessagesMoved"] == 2
+    got = await in_group_order(svc, ctx, target)
+    assert {g: [b for b, _ in v] for g, v in got.items()} == {"G": ["fresh-g"], "H": ["fresh-h"]}
