@@ -11,7 +11,7 @@ client's round trip finds only one or two of them waiting. So the committer
 remembers how many sends were waiting at once in the last second (how many
 senders are active) and lets a commit linger, for at most
 ``LINGER_SECONDS`` and only while sends keep arriving, until that many have
-arrived. A lone sender never waits.
+arrived. A sender that has been alone for a second never waits.
 
 A send is acknowledged only after both writes are durable: first the
 immutable object (``If-None-Match``), then the state item that makes its
@@ -162,6 +162,7 @@ class GroupCommitter:
                 return  # the senders have gone quiet: do not wait for stragglers
 
     async def _drain(self, queue_id: str, buffer: _Buffer) -> None:
+        batch: list[_Request] = []
         try:
             while buffer.pending:
                 await self._linger(queue_id, buffer)
@@ -177,6 +178,13 @@ class GroupCommitter:
                 for request in batch:
                     request.done.set_result(results[: len(request.messages)])
                     results = results[len(request.messages) :]
+        except asyncio.CancelledError:
+            # shutting down: no send waits forever (none of these was acknowledged)
+            for request in [*batch, *buffer.pending]:
+                if not request.done.done():
+                    request.done.cancel()
+            buffer.pending.clear()
+            raise
         finally:
             buffer.flushing = False
             if not buffer.pending and self._buffers.get(queue_id) is buffer:

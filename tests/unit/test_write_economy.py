@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from service.context import RequestContext
+from service.group_commit import Committed, GroupCommitter
+from service.queue_names import QueueRef
+from service.queue_registry import QueueRecord
+from service.segments import StoredMessage
 from service.send import SendEntry
 from service.sqs_service import QueueService
 from storage.embedded import embedded_storage
@@ -96,3 +100,25 @@ async def test_concurrent_deletes_on_one_segment_take_turns(
     )
     assert all(not r.get("Failed") for r in results)
     assert writes(disk_svc) - before == needed  # one write per segment per batch: no lost race
+
+
+async def test_a_commit_cancelled_at_shutdown_leaves_no_sender_waiting() -> None:
+    """A writer stuck when the process shuts down: its senders are told (their
+    sends were never acknowledged) instead of waiting forever."""
+    started = asyncio.Event()
+
+    async def stuck_writer(queue: QueueRecord, messages: list[StoredMessage]) -> list[Committed]:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    committer = GroupCommitter(stuck_writer)
+    queue = QueueRecord(QueueRef("000000000000", "q"), "queue-id", {})
+    message = StoredMessage("id", "body", {}, "md5", "sender")
+    sends = [asyncio.create_task(committer.commit(queue, [message], 10)) for _ in range(3)]
+    await started.wait()
+    for task in list(committer._tasks):  # what asyncio.run does to leftover tasks
+        task.cancel()
+    done, pending = await asyncio.wait(sends, timeout=5)  # a guard against hanging only
+    assert not pending
+    assert all(send.cancelled() for send in done)
