@@ -32,5 +32,5 @@ async def open_storage(settings: Settings) -> Storage:
 
 
 async def build_dispatcher(settings: Settings) -> Dispatcher:
-    service = QueueService(await open_storage(settings))
+    service = QueueService(await open_storage(settings), accounts=(settings.account_id,))
     return Dispatcher(service, Identity(settings.account_id, settings.region))

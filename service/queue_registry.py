@@ -140,7 +140,12 @@ class QueueRegistry:
 
     async def delete(self, ref: QueueRef) -> None:
         record = await self.get(ref, fresh=True)
-        grave: Item = {"pk": GRAVES_PARTITION, "sk": record.queue_id, "account": ref.account_id}
+        grave: Item = {
+            "pk": GRAVES_PARTITION,
+            "sk": record.queue_id,
+            "account": ref.account_id,
+            "at": self._clock.now_ms(),  # the sweeper waits a safety age after it
+        }
         try:
             await self._table.transact(
                 [

@@ -67,6 +67,10 @@ class QueueStats:
     def gone(self, queue_id: str, n: int = 1) -> None:
         self._delta(queue_id, TOTAL, -n)
 
+    def forget(self, queue_id: str) -> None:
+        """Drop the buffered deltas of a queue that no longer exists."""
+        self._pending.pop(queue_id, None)
+
     async def flush(self, queue_id: str | None = None) -> None:
         ids = [queue_id] if queue_id is not None else list(self._pending)
         for qid in ids:

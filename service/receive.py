@@ -115,7 +115,7 @@ class Receiver:
                 return [], moved
             now = self._clock.now_ms()
             if not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
-                return [], await self._discard(segment)
+                return [], await self._discard(queue, segment)
             try:
                 diverted = await self._divert(queue, segment, now)
             except ConditionFailed:
@@ -169,7 +169,7 @@ class Receiver:
                 leases.append(_Lease(segment, index, leased))
         return leases
 
-    async def _discard(self, segment: SegmentState) -> bool:
+    async def _discard(self, queue: QueueRecord, segment: SegmentState) -> bool:
         """Delete a purged or expired segment; its messages are gone."""
         live = sum(1 for s in segment.states if not s.deleted)
         segment.states = [MessageState(s.visible_at, deleted=True) for s in segment.states]
@@ -177,7 +177,8 @@ class Receiver:
             await self._segments.save(segment)
         except ConditionFailed:
             return False
-        self._stats.gone(segment.queue_id, live)
+        if segment.arrived_ms > queue.purged_ms:  # a purge already zeroed the counters
+            self._stats.gone(segment.queue_id, live)
         return True
 
     async def _deliver(

@@ -18,6 +18,7 @@ from typing import Any
 
 from service.clock import Clock, SystemClock
 from service.constants import (
+    DEFAULT_ACCOUNT_ID,
     MAX_LIST_DEAD_LETTER_SOURCES,
     MAX_LIST_QUEUES_RESULTS,
     MAX_RECEIVE_MESSAGES,
@@ -73,22 +74,34 @@ from service.send import (
     validate_batch_size,
 )
 from service.standard_task_moves import StandardTaskMoves
+from service.sweeper import Sweeper, SweepReport
 from service.wakeups import Wakeups
 from storage.ports import Storage
 
 Result = dict[str, Any]
 BACKGROUND_TICK_SECONDS = 1.0
+SWEEP_INTERVAL_SECONDS = 60.0
 #: A FIFO commit is one transaction: sequence + 2 items per group + 1 per
 #: message must stay within the port's 100 operations.
 FIFO_COMMIT_MESSAGES = 30
 
 
 class QueueService:
-    def __init__(self, storage: Storage, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock | None = None,
+        *,
+        accounts: Sequence[str] = (DEFAULT_ACCOUNT_ID,),
+        sweep_interval_s: float = SWEEP_INTERVAL_SECONDS,
+    ) -> None:
         self.storage = storage
         self.clock = clock or SystemClock()
         self.queues = QueueRegistry(storage.table, self.clock)
         self.stats = QueueStats(storage.table)
+        self.sweeper = Sweeper(storage, self.queues, self.stats, self.clock)
+        self._accounts = tuple(accounts)
+        self._sweep_interval_s = sweep_interval_s
         self._cache = SegmentCache(storage.objects)
         self._segments = SegmentStore(storage)
         self._wakeups = Wakeups()
@@ -159,13 +172,28 @@ class QueueService:
 
     async def run_background(self) -> None:
         """Periodic work for a long-lived server: advance message move tasks,
-        flush counters. Failures wait for the next tick (the work is idempotent)."""
+        flush counters, sweep garbage. Failures wait for the next tick (the
+        work is idempotent)."""
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self._sweep_interval_s
         while True:
-            await asyncio.sleep(BACKGROUND_TICK_SECONDS)
+            await asyncio.sleep(min(BACKGROUND_TICK_SECONDS, self._sweep_interval_s))
             with contextlib.suppress(Exception):
                 await self.advance_move_tasks()
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + self._sweep_interval_s
+                with contextlib.suppress(Exception):
+                    await self.sweep()
             with contextlib.suppress(Exception):
                 await self.flush()
+
+    async def sweep(self) -> SweepReport:
+        """Remove garbage (service.sweeper): deleted queues, then every queue
+        of the served accounts."""
+        report = await self.sweeper.sweep_graves()
+        for account_id in self._accounts:
+            report.add(await self.sweeper.sweep_account(account_id))
+        return report
 
     async def advance_move_tasks(self) -> int:
         """One step of every running message move task (service.move_task_runner);

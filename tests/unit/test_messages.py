@@ -348,3 +348,18 @@ async def test_purge_ends_leases_in_flight(
     await svc.delete_message(ctx, queue_url, str(msg["ReceiptHandle"]))  # succeeds, as in SQS
     clock.advance(301)
     assert await receive(svc, ctx, queue_url) == []
+
+
+async def test_counts_stay_right_when_receives_clear_purged_segments(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
+    for body in ("old 1", "old 2", "old 3"):
+        await svc.send_message(ctx, queue_url, SendEntry(body))
+    clock.advance(1)
+    await svc.purge_queue(ctx, queue_url)  # the counters restart at zero here
+    clock.advance(1)
+    await svc.send_message(ctx, queue_url, SendEntry("new"))
+    assert await counts(svc, ctx, queue_url) == (1, 0, 0)
+    (msg,) = await receive(svc, ctx, queue_url, visibility_timeout=0)  # clears the old ones
+    assert msg["Body"] == "new"
+    assert await counts(svc, ctx, queue_url) == (1, 0, 0)

@@ -1,0 +1,264 @@
+"""The sweeper: removes the garbage the invariants leave behind on purpose.
+
+It handles, for STANDARD queues:
+
+1. *Orphan objects*: a segment object ``q/{queue_id}/{segment_id}`` whose
+   state item ``(m#{queue_id}, segment_id)`` does not exist, once the object
+   is older than ``safety_age_ms`` by the time in its segment id.
+2. *Expired and purged segments*: state items whose messages the queue no
+   longer holds (``QueueRecord.holds``, the receive path's rule), removed by a
+   delete conditioned on the version read, then their object.
+3. *Graves*: the items, objects and counters of deleted queues (``graves``
+   partition), then the grave item itself.
+
+FIFO queues are skipped (their commit objects are shared by several group
+segments, ``fs#``); graves of FIFO queues are swept like any other (the
+queue is gone, so nothing of it is live).
+
+Why it never removes anything a live message needs
+--------------------------------------------------
+
+*Reachability.* In a standard queue a message is reachable (receivable,
+deletable, changeable) only through a non-deleted state entry of the segment
+item ``(m#{queue_id}, segment_id)``; its payload is the object
+``q/{queue_id}/{segment_id}`` with the same segment id. Every writer of a
+standard queue's objects (the group commit, ``service.segment_moves``) PUTs
+the object with a fresh segment id whose time is the writer's clock at the
+PUT, then creates the item with ``expect=ABSENT``; nothing else refers to
+the object, and an item, once deleted, is never created again (the id is
+random and ``expect=ABSENT`` is only used by the writer that PUT it).
+
+*Objects.* The sweeper deletes an object only when (a) the time in its id is
+at least ``safety_age_ms`` ago and (b) a strongly consistent read finds no
+item for it. By (b) no message is reachable through it now. An item could
+appear later only from the commit that PUT the object and has not yet
+created its item: that commit started (took its segment id) more than the
+safety age ago. The safety age (15 minutes) is chosen far above any commit's
+PUT-to-item time and any clock skew between servers; this bound is the one
+assumption of the proof, the same one every "object first, then pointer"
+design makes.
+
+*Items.* The sweeper deletes a segment item only with ``expect=`` the
+version it read, after judging it garbage from that very version by the rule
+the receive path uses to discard (``not queue.holds(sent, now,
+arrived_ms=...)``), or because no entry in it is live. A queue's purge time
+and the passing of time only move messages out of ``holds``, never back in,
+so a message judged gone stays gone; and any concurrent change to the item
+(a lease, a delete, a move) bumps its version and makes the sweeper's delete
+fail, so it re-judges nothing and leaves the item for the next sweep. As a
+margin for a receive that leased a message just before it expired and has
+not fetched the payload yet, the sweeper also leaves a segment alone while
+any of its live messages was leased within the safety age. Only after the
+conditional delete succeeded is the object deleted (invariant 4).
+
+*Graves.* A grave is written in the same transaction that deletes the queue
+item, so its queue id names a queue no request can find any more; all of
+its data is garbage. A commit that loaded the record just before the delete
+can still PUT into it; graves are therefore swept only once they are older
+than the safety age (graves written before the ``at`` attribute existed
+count as old).
+
+Not yet built: FIFO commit objects and expired FIFO group segments
+(skipped), and recomputing drifted counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, fields
+
+from service.clock import Clock
+from service.errors import QueueDoesNotExist
+from service.fifo_attempts import attempt_partition
+from service.fifo_model import (
+    dedup_partition,
+    group_partition,
+    group_segment_partition,
+    sequence_partition,
+)
+from service.queue_names import QueueRef
+from service.queue_registry import GRAVES_PARTITION, QueueRecord, QueueRegistry
+from service.queue_stats import QueueStats, stats_partition
+from service.segments import SegmentState, object_key, segment_created_ms, segment_partition
+from storage.ports import VERSION_ATTR, ConditionFailed, Item, Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+#: How long an object without an item may be a commit still in progress.
+SAFETY_AGE_MS = 15 * 60 * 1000
+PAGE = 100
+
+
+@dataclass
+class SweepReport:
+    orphan_objects: int = 0  # objects deleted: no item, older than the safety age
+    young_orphans: int = 0  # objects with no item kept: maybe a commit in progress
+    segments: int = 0  # expired or purged segment items deleted
+    messages: int = 0  # live messages in them
+    races: int = 0  # segments left alone: changed meanwhile, or leased recently
+    graves: int = 0  # deleted queues fully removed
+    skipped: int = 0  # queues not swept (FIFO)
+
+    def add(self, other: SweepReport) -> SweepReport:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
+class Sweeper:
+    def __init__(
+        self,
+        storage: Storage,
+        registry: QueueRegistry,
+        stats: QueueStats,
+        clock: Clock,
+        *,
+        safety_age_ms: int = SAFETY_AGE_MS,
+        page: int = PAGE,
+    ) -> None:
+        self._objects = storage.objects
+        self._table = storage.table
+        self._registry = registry
+        self._stats = stats
+        self._clock = clock
+        self._safety_ms = safety_age_ms
+        self._page = page
+
+    # ---- one live queue -------------------------------------------------------------
+
+    async def sweep_queue(self, queue: QueueRecord) -> SweepReport:
+        report = SweepReport()
+        if queue.settings.fifo:
+            report.skipped += 1
+            return report
+        await self._sweep_segments(queue, report)
+        await self._sweep_orphans(queue.queue_id, report)
+        return report
+
+    async def _sweep_segments(self, queue: QueueRecord, report: SweepReport) -> None:
+        pk = segment_partition(queue.queue_id)
+        after = ""
+        while True:
+            items = await self._table.query(pk, start_after=after, limit=self._page)
+            for item in items:
+                await self._judge(queue, SegmentState.from_item(queue.queue_id, item), report)
+            if len(items) < self._page:
+                return
+            after = str(items[-1]["sk"])
+
+    async def _judge(self, queue: QueueRecord, segment: SegmentState, report: SweepReport) -> None:
+        now = self._clock.now_ms()
+        if segment.live and queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
+            return
+        recent = now - self._safety_ms
+        if any(not s.deleted and s.leased_at > recent for s in segment.states):
+            report.races += 1  # a receive may still be fetching the payload
+            return
+        try:
+            await self._table.delete(
+                segment_partition(queue.queue_id), segment.segment_id, expect=segment.version
+            )
+        except ConditionFailed:
+            report.races += 1  # changed since read: judged again next sweep
+            return
+        live = sum(1 for s in segment.states if not s.deleted)
+        if segment.arrived_ms > queue.purged_ms:  # a purge already zeroed the counters
+            self._stats.gone(queue.queue_id, live)
+        report.segments += 1
+        report.messages += live
+        await self._delete_object(object_key(queue.queue_id, segment.segment_id))
+
+    async def _sweep_orphans(self, queue_id: str, report: SweepReport) -> None:
+        prefix = object_key(queue_id, "")
+        after = ""
+        while True:
+            keys = await self._objects.list_keys(prefix, start_after=after, limit=self._page)
+            for key in keys:
+                await self._judge_object(queue_id, key[len(prefix) :], report)
+            if len(keys) < self._page:
+                return
+            after = keys[-1]
+
+    async def _judge_object(self, queue_id: str, segment_id: str, report: SweepReport) -> None:
+        created = segment_created_ms(segment_id)
+        if created is None:
+            return  # not a segment object we wrote: leave it
+        if await self._table.get(segment_partition(queue_id), segment_id) is not None:
+            return
+        if self._clock.now_ms() - created < self._safety_ms:
+            report.young_orphans += 1  # maybe a commit between its PUT and its item
+            return
+        await self._delete_object(object_key(queue_id, segment_id))
+        report.orphan_objects += 1
+
+    async def _delete_object(self, key: str) -> None:
+        with contextlib.suppress(StorageError):  # if lost, the next sweep finds it
+            await self._objects.delete(key)
+
+    # ---- deleted queues -------------------------------------------------------------
+
+    async def sweep_graves(self) -> SweepReport:
+        report = SweepReport()
+        after = ""
+        while True:
+            graves = await self._table.query(GRAVES_PARTITION, start_after=after, limit=self._page)
+            for grave in graves:
+                if await self._bury(grave):
+                    report.graves += 1
+            if len(graves) < self._page:
+                return report
+            after = str(graves[-1]["sk"])
+
+    async def _bury(self, grave: Item) -> bool:
+        """Remove everything of one deleted queue; the grave goes last, so a
+        sweep interrupted anywhere is simply done again."""
+        deleted_at = int(grave.get("at", 0))
+        if self._clock.now_ms() - deleted_at < self._safety_ms:
+            return False  # a commit that loaded the record may still be writing
+        queue_id = str(grave["sk"])
+        # group segments before the group items that name them
+        after = ""
+        while groups := await self._table.query(
+            group_partition(queue_id), start_after=after, limit=self._page
+        ):
+            for group in groups:
+                await self._clear_partition(group_segment_partition(queue_id, str(group["sk"])))
+            after = str(groups[-1]["sk"])
+        for pk in (
+            segment_partition(queue_id),
+            group_partition(queue_id),
+            sequence_partition(queue_id),
+            dedup_partition(queue_id),
+            attempt_partition(queue_id),
+            stats_partition(queue_id),
+        ):
+            await self._clear_partition(pk)
+        # objects after items (invariant 4), though nothing can reach them any more
+        while keys := await self._objects.list_keys(object_key(queue_id, ""), limit=self._page):
+            for key in keys:
+                await self._objects.delete(key)
+        self._stats.forget(queue_id)
+        await self._table.delete(GRAVES_PARTITION, queue_id, expect=int(grave[VERSION_ATTR]))
+        return True
+
+    async def _clear_partition(self, pk: str) -> None:
+        while items := await self._table.query(pk, limit=self._page):
+            for item in items:
+                await self._table.delete(pk, str(item["sk"]))
+
+    # ---- all queues -----------------------------------------------------------------
+
+    async def sweep_account(self, account_id: str) -> SweepReport:
+        """Sweep every queue of one account, a page of names at a time."""
+        report = SweepReport()
+        after = ""
+        while names := await self._registry.list(account_id, "", after, self._page):
+            for name in names:
+                try:
+                    record = await self._registry.get(QueueRef(account_id, name), fresh=True)
+                except QueueDoesNotExist:
+                    continue  # deleted meanwhile: its grave is swept instead
+                report.add(await self.sweep_queue(record))
+            after = names[-1]
+        return report
