@@ -107,7 +107,8 @@ class FifoSegmentWriter:
         by_group: dict[str, list[int]] = {}
         for position, index in enumerate(fresh):
             by_group.setdefault(messages[index].group_id or "", []).append(position)
-        appends = [Append(g, positions, now, visible_at) for g, positions in by_group.items()]
+        sent = queue.enqueue_time(now)
+        appends = [Append(g, positions, sent, visible_at) for g, positions in by_group.items()]
         ops, first = await self._store.append_ops(queue_id, segment_id, appends, now)
         sequences = {index: first + position for position, index in enumerate(fresh)}
         ops.extend(

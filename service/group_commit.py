@@ -229,12 +229,13 @@ class StandardSegmentWriter:
     async def __call__(self, queue: QueueRecord, messages: list[StoredMessage]) -> list[Committed]:
         queue_id = queue.queue_id
         now = self._clock.now_ms()
+        sent = queue.enqueue_time(now)
         segment_id = new_segment_id(now)
-        data = encode_segment_object(now, messages)
+        data = encode_segment_object(sent, messages)
         key = object_key(queue_id, segment_id)
         await self._storage.objects.put(key, data)
         visible_at = [now + m.delay_seconds * 1000 for m in messages]
-        state = SegmentState(queue_id, segment_id, now, [MessageState(at) for at in visible_at])
+        state = SegmentState(queue_id, segment_id, sent, [MessageState(at) for at in visible_at])
         await self._storage.table.put(state.to_item(), expect=ABSENT)
         self._cache.put(key, messages, len(data))
         self._on_commit(queue_id, visible_at, now)

@@ -67,6 +67,13 @@ class QueueRecord:
         arrived = sent_ms if arrived_ms is None else max(sent_ms, arrived_ms)
         return arrived > self.purged_ms and now_ms < retained_until
 
+    def enqueue_time(self, now_ms: int) -> int:
+        """The enqueue time to give a message sent now: after the last purge
+        this record knows of, so a send that follows a PurgeQueue is never
+        taken by it, even in the purge's own millisecond (the purge removes
+        what ``arrived <= purged_ms``)."""
+        return max(now_ms, self.purged_ms + 1)
+
     def to_item(self) -> Item:
         return {
             "pk": queue_partition(self.ref.account_id),
