@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeAlias
@@ -61,7 +62,7 @@ def open_database(path: Path, busy_timeout: float) -> sqlite3.Connection:
     # main file's permissions.
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(conn, busy_timeout)
     # FULL: the WAL is fsynced at every commit, so an acknowledged write
     # survives power loss (NORMAL would only survive a process crash).
     conn.execute("PRAGMA synchronous=FULL")
@@ -74,6 +75,25 @@ def open_database(path: Path, busy_timeout: float) -> sqlite3.Connection:
         raise
     conn.execute("COMMIT")
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch the file to WAL (once per file; a no-op after). Switching takes
+    an exclusive lock, and SQLite may answer "locked" at once rather than wait
+    for it when several processes open a new file together: retry until the
+    busy timeout."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if not locked or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

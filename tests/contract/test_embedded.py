@@ -16,6 +16,7 @@ from storage.sqlite_table import SqliteTable
 from tests.support import table_increments
 
 PROCESSES, ROUNDS = 2, 150
+OPENERS, OPEN_ROUNDS = 4, 40
 
 
 def test_processes_lose_no_update(tmp_path: Path) -> None:
@@ -37,6 +38,26 @@ def test_processes_lose_no_update(tmp_path: Path) -> None:
     final = _read_counter(tmp_path / TABLE_FILE)
     assert final == (sum(successes), sum(successes))  # (n, ver)
     assert all(s > 0 for s in successes)
+
+
+def test_processes_opening_a_new_table_together_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL takes an exclusive lock that SQLite may
+    refuse at once rather than wait for: several gateways starting together
+    on a new data directory must all open it."""
+    ctx = multiprocessing.get_context("fork")  # quick to start: only opening is tested
+    for attempt in range(OPEN_ROUNDS):
+        path = str(tmp_path / f"new-{attempt}.sqlite3")
+        start, results = ctx.Barrier(OPENERS), ctx.Queue()
+        openers = [
+            ctx.Process(target=table_increments.open_new, args=(path, start, results))
+            for _ in range(OPENERS)
+        ]
+        for opener in openers:
+            opener.start()
+        outcomes = [results.get(timeout=60) for _ in openers]
+        for opener in openers:
+            opener.join(timeout=10)
+        assert outcomes == ["ok"] * OPENERS, outcomes
 
 
 def _read_counter(path: Path) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from storage.ports import ABSENT, ConditionFailed
+from storage.sqlite_ops import open_database
 from storage.sqlite_table import SqliteTable
 
 PK, SK = "counter", "c"
@@ -45,3 +46,13 @@ async def _increment(path: Path, rounds: int) -> int:
     finally:
         await table.close()
     return successes
+
+
+def open_new(path: str, start: Barrier, results: Queue[str]) -> None:
+    """Open a table file that another process is creating at the same moment."""
+    start.wait()
+    try:
+        open_database(Path(path), 5.0).close()
+        results.put("ok")
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
