@@ -8,23 +8,18 @@ names it (member names of botocore's SQS model), or raises an ``SqsError``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from service.batch_results import batch_result, failure, send_result
 from service.clock import Clock, SystemClock
 from service.constants import (
     DEFAULT_ACCOUNT_ID,
     MAX_LIST_DEAD_LETTER_SOURCES,
     MAX_LIST_QUEUES_RESULTS,
     MAX_RECEIVE_MESSAGES,
-    MAX_TAG_KEY_LENGTH,
-    MAX_TAG_VALUE_LENGTH,
-    MAX_TAGS_PER_QUEUE,
     MAX_VISIBILITY_TIMEOUT,
     MAX_WAIT_TIME_SECONDS,
     MIN_RECEIVE_MESSAGES,
@@ -41,7 +36,6 @@ from service.errors import (
 from service.fifo_dead_letters import FifoDeadLetters
 from service.fifo_fields import check_id
 from service.fifo_leases import FifoLeaseKeeper
-from service.fifo_model import sequence_number
 from service.fifo_receive import FifoReceiver
 from service.fifo_send import FifoSegmentWriter
 from service.fifo_store import FifoStore
@@ -58,11 +52,13 @@ from service.queue_attributes import (
     normalize_attributes,
 )
 from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
+from service.queue_pages import queue_url_page
 from service.queue_registry import QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats
 from service.receipts import ReceiptCodec, load_receipt_key
 from service.receive import Receiver
 from service.redrive_checks import check_redrive_target
+from service.request_checks import check_range, check_visibility, validate_tags
 from service.segment_cache import SegmentCache
 from service.segment_moves import SegmentMover
 from service.segment_store import SegmentStore
@@ -231,7 +227,7 @@ class QueueService:
         normalized = normalize_attributes(attributes, is_fifo=is_fifo, creating=True)
         check_throughput_pairing(normalized)
         await self._check_redrive(ctx, ref, attributes)
-        _validate_tags(tags)
+        validate_tags(tags)
         record = await self.queues.create(ref, normalized, tags)
         return {"QueueUrl": record.ref.url(ctx.base_url)}
 
@@ -251,20 +247,18 @@ class QueueService:
         max_results: int | None,
         next_token: str | None,
     ) -> Result:
-        if max_results is not None and not 1 <= max_results <= MAX_LIST_QUEUES_RESULTS:
-            raise InvalidParameterValue(
-                f"Value {max_results} for parameter MaxResults is invalid. Reason: MaxResults "
-                f"must be an integer between 1 and {MAX_LIST_QUEUES_RESULTS}."
-            )
-        start_after = _decode_token(next_token) if next_token else ""
-        limit = max_results or MAX_LIST_QUEUES_RESULTS
-        names = await self.queues.list(ctx.account_id, prefix or "", start_after, limit + 1)
-        result: Result = {
-            "QueueUrls": [QueueRef(ctx.account_id, n).url(ctx.base_url) for n in names[:limit]]
-        }
-        if max_results is not None and len(names) > limit:
-            result["NextToken"] = _encode_token(names[limit - 1])
-        return result
+        async def names(start_after: str, limit: int) -> list[str]:
+            return await self.queues.list(ctx.account_id, prefix or "", start_after, limit)
+
+        return await queue_url_page(
+            names,
+            account_id=ctx.account_id,
+            base_url=ctx.base_url,
+            max_results=max_results,
+            next_token=next_token,
+            most=MAX_LIST_QUEUES_RESULTS,
+            key="QueueUrls",
+        )
 
     async def delete_queue(self, ctx: RequestContext, queue_url: str | None) -> Result:
         record = await self._queue(queue_url)
@@ -339,11 +333,11 @@ class QueueService:
         record = await self._queue(queue_url)
         if not tags:
             raise MissingParameter.named("Tags")
-        _validate_tags(tags)
+        validate_tags(tags)
 
         def apply(current: QueueRecord) -> QueueRecord:
             merged = current.tags | tags
-            _validate_tags(merged)
+            validate_tags(merged)
             return replace(current, tags=merged)
 
         await self.queues.update(record.ref, apply)
@@ -386,21 +380,19 @@ class QueueService:
         """The queues whose RedrivePolicy names this one, from the reverse index
         (service.dlq_index): one query, never a scan of the account's queues."""
         record = await self._queue(queue_url)
-        if max_results is not None and not 1 <= max_results <= MAX_LIST_DEAD_LETTER_SOURCES:
-            raise InvalidParameterValue(
-                f"Value {max_results} for parameter MaxResults is invalid. Reason: MaxResults "
-                f"must be an integer between 1 and {MAX_LIST_DEAD_LETTER_SOURCES}."
-            )
-        start_after = _decode_token(next_token) if next_token else ""
-        limit = max_results or MAX_LIST_DEAD_LETTER_SOURCES
-        names = await self.queues.dead_letter_sources(record.ref, start_after, limit + 1)
-        account = record.ref.account_id
-        result: Result = {
-            "queueUrls": [QueueRef(account, n).url(ctx.base_url) for n in names[:limit]]
-        }
-        if max_results is not None and len(names) > limit:
-            result["NextToken"] = _encode_token(names[limit - 1])
-        return result
+
+        async def names(start_after: str, limit: int) -> Sequence[str]:
+            return await self.queues.dead_letter_sources(record.ref, start_after, limit)
+
+        return await queue_url_page(
+            names,
+            account_id=record.ref.account_id,
+            base_url=ctx.base_url,
+            max_results=max_results,
+            next_token=next_token,
+            most=MAX_LIST_DEAD_LETTER_SOURCES,
+            key="queueUrls",
+        )
 
     async def add_permission(
         self,
@@ -470,7 +462,7 @@ class QueueService:
         (committed,) = await self._committer_for(record).commit(
             record, [prepared.message], prepared.size
         )
-        return _send_result(prepared, committed)
+        return send_result(prepared, committed)
 
     async def send_message_batch(
         self, ctx: RequestContext, queue_url: str | None, entries: Sequence[SendEntry]
@@ -484,14 +476,14 @@ class QueueService:
             try:
                 accepted.append((entry.entry_id, prepare(entry, record.settings, ctx)))
             except SqsError as exc:
-                failed.append(_failure(entry.entry_id, exc))
+                failed.append(failure(entry.entry_id, exc))
         committed: list[Committed] = []
         if accepted:
             committed = await self._committer_for(record).commit(
                 record, [p.message for _, p in accepted], sum(p.size for _, p in accepted)
             )
         successful = [
-            {"Id": entry_id} | _send_result(p, c)
+            {"Id": entry_id} | send_result(p, c)
             for (entry_id, p), c in zip(accepted, committed, strict=True)
         ]
         return {"Successful": successful, "Failed": failed}
@@ -511,7 +503,7 @@ class QueueService:
         record = await self._queue(queue_url)
         if attempt_id is not None:
             check_id("ReceiveRequestAttemptId", attempt_id)
-        count = _check_range(
+        count = check_range(
             "MaxNumberOfMessages",
             max_messages,
             MIN_RECEIVE_MESSAGES,
@@ -519,14 +511,14 @@ class QueueService:
             default=1,
         )
         settings = record.settings
-        timeout = _check_range(
+        timeout = check_range(
             "VisibilityTimeout",
             visibility_timeout,
             0,
             MAX_VISIBILITY_TIMEOUT,
             default=settings.visibility_timeout,
         )
-        wait = _check_range(
+        wait = check_range(
             "WaitTimeSeconds",
             wait_seconds,
             0,
@@ -568,7 +560,7 @@ class QueueService:
         errors = await self._leases_for(record).delete(
             record, codec, [handle for _, handle in entries]
         )
-        return _batch_result([entry_id for entry_id, _ in entries], errors)
+        return batch_result([entry_id for entry_id, _ in entries], errors)
 
     async def change_message_visibility(
         self,
@@ -582,7 +574,7 @@ class QueueService:
             raise MissingParameter.named("ReceiptHandle")
         if visibility_timeout is None:
             raise MissingParameter.named("VisibilityTimeout")
-        _check_visibility(visibility_timeout)
+        check_visibility(visibility_timeout)
         codec = await self._receipt_codec()
         action = LeaseAction(receipt_handle, visibility_timeout)
         (error,) = await self._leases_for(record).change_visibility(record, codec, [action])
@@ -606,7 +598,7 @@ class QueueService:
         positions: list[int] = []
         for position, (_, handle, timeout) in enumerate(entries):
             try:
-                _check_visibility(timeout or 0)
+                check_visibility(timeout or 0)
             except SqsError as exc:
                 errors[position] = exc
                 continue
@@ -615,81 +607,12 @@ class QueueService:
         outcome = await self._leases_for(record).change_visibility(record, codec, actions)
         for position, error in zip(positions, outcome, strict=True):
             errors[position] = error
-        return _batch_result(ids, errors)
+        return batch_result(ids, errors)
 
 
 # ---- helpers ----------------------------------------------------------------------
 
 
-def _send_result(prepared: PreparedMessage, committed: Committed) -> Result:
-    result: Result = {
-        "MessageId": committed.message_id,
-        "MD5OfMessageBody": prepared.message.md5_of_body,
-    }
-    if committed.sequence is not None:
-        result["SequenceNumber"] = sequence_number(committed.sequence)
-    if prepared.md5_of_attributes:
-        result["MD5OfMessageAttributes"] = prepared.md5_of_attributes
-    if prepared.md5_of_system_attributes:
-        result["MD5OfMessageSystemAttributes"] = prepared.md5_of_system_attributes
-    return result
-
-
-def _failure(entry_id: str, error: SqsError) -> Result:
-    return {
-        "Id": entry_id,
-        "SenderFault": error.sender_fault,
-        "Code": error.code,
-        "Message": error.message,
-    }
-
-
-def _batch_result(ids: Sequence[str], errors: Sequence[SqsError | None]) -> Result:
-    return {
-        "Successful": [{"Id": i} for i, e in zip(ids, errors, strict=True) if e is None],
-        "Failed": [_failure(i, e) for i, e in zip(ids, errors, strict=True) if e is not None],
-    }
-
-
 def _with_policy(record: QueueRecord, policy: str, now_s: int) -> QueueRecord:
     attributes = record.attributes | {"Policy": policy}
     return replace(record, attributes=attributes, modified_s=now_s)
-
-
-def _check_range(name: str, value: int | None, low: int, high: int, *, default: int) -> int:
-    if value is None:
-        return default
-    if not low <= value <= high:
-        raise InvalidParameterValue(
-            f"Value {value} for parameter {name} is invalid. Reason: Must be between "
-            f"{low} and {high}, if provided."
-        )
-    return value
-
-
-def _check_visibility(timeout: int) -> None:
-    _check_range("VisibilityTimeout", timeout, 0, MAX_VISIBILITY_TIMEOUT, default=0)
-
-
-def _validate_tags(tags: dict[str, str]) -> None:
-    if len(tags) > MAX_TAGS_PER_QUEUE:
-        raise InvalidParameterValue(
-            f"Too many tags added for queue. Maximum is {MAX_TAGS_PER_QUEUE}."
-        )
-    for key, value in tags.items():
-        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
-            raise InvalidParameterValue(f"Tag {key} is invalid.")
-
-
-def _encode_token(last_name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_name}).encode()).decode()
-
-
-def _decode_token(token: str) -> str:
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidParameterValue("Invalid NextToken value.") from None
-    if not isinstance(after, str):
-        raise InvalidParameterValue("Invalid NextToken value.")
-    return after
