@@ -9,6 +9,7 @@ from typing import Any
 
 from handlers import requests as rq
 from handlers.http_edge import ApiCall
+from service import crash_points
 from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from service.context import RequestContext
 from service.errors import InvalidAction, from_storage_error
@@ -210,7 +211,10 @@ class Dispatcher:
         if action is None:
             raise InvalidAction(f"The action {call.action} is not valid for this endpoint.")
         try:
-            return await action(self.service, self.context(call), call.params)
+            with crash_points.acting(call.action):  # names this action's crash points
+                result = await action(self.service, self.context(call), call.params)
+                crash_points.reach_in_action(crash_points.BEFORE_RESPONSE)
+            return result
         except StorageError as exc:
             log.warning("storage failed under %s: %r", call.action, exc)
             raise from_storage_error(exc) from exc

@@ -3,10 +3,17 @@ and the Lambda entry point, so both run the same code on the same storage."""
 
 from __future__ import annotations
 
+import os
+
 from handlers.dispatch import Dispatcher, Identity
 from handlers.settings import Settings
-from service.sqs_service import QueueService
+from service.sqs_service import SWEEP_INTERVAL_SECONDS, QueueService
 from storage.ports import Storage
+
+#: Tests only: `bucketq serve` sweeps every that many seconds instead of every
+#: minute (and ticks its background loop at least that often), so a test can
+#: crash a server inside a sweep (tests/functional/test_crash_sweep.py).
+SWEEP_INTERVAL_ENV_VAR = "BUCKETQ_TEST_SWEEP_INTERVAL_S"
 
 
 class SettingsError(ValueError):
@@ -32,5 +39,7 @@ async def open_storage(settings: Settings) -> Storage:
 
 
 async def build_dispatcher(settings: Settings) -> Dispatcher:
-    service = QueueService(await open_storage(settings), accounts=(settings.account_id,))
+    storage = await open_storage(settings)
+    interval = float(os.environ.get(SWEEP_INTERVAL_ENV_VAR) or SWEEP_INTERVAL_SECONDS)
+    service = QueueService(storage, accounts=(settings.account_id,), sweep_interval_s=interval)
     return Dispatcher(service, Identity(settings.account_id, settings.region))

@@ -6,6 +6,9 @@ from typing import Final
 
 DEFAULT_ACCOUNT_ID: Final = "000000000000"
 DEFAULT_REGION: Final = "us-east-1"
+#: How far gateways' clocks may disagree with leases staying exclusive: every
+#: lease lasts this much longer than its visibility timeout (service/clock.py).
+CLOCK_SKEW_TOLERANCE_MS: Final = 500
 
 # ---- queues -----------------------------------------------------------------
 MAX_QUEUE_NAME_LENGTH: Final = 80

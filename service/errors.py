@@ -10,7 +10,8 @@ class attributes, in one place each (``handlers/json_protocol.py`` and
     ├── ... (one class per modelled error shape)
     ├── InvalidParameterValue      SQS common errors, not modelled
     ├── MissingParameter           ...
-    ├── ServiceUnavailable         503: storage throttled, failed or kept racing
+    ├── RequestThrottled           403: storage refused a request for its rate
+    ├── ServiceUnavailable         503: storage failed (outcome unknown) or kept racing
     └── InternalFailure            500: a bug; never for bad input
 
 ``code`` is the shape name (JSON ``__type``); ``query_code`` is the legacy Query
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storage.ports import StorageError
+from storage.ports import StorageError, Throttled
 
 
 class SqsError(Exception):
@@ -259,9 +260,23 @@ class ServiceUnavailable(SqsError):
 
 
 def from_storage_error(exc: StorageError) -> SqsError:
-    """What a client sees when storage fails under a request: a retryable 503.
+    """What a client sees when storage fails under a request; both answers
+    are retried by every SDK.
 
-    ``ConditionFailed`` reaches here only when a handler lost a race more
-    times than it retries; the request changed nothing it did not report, and
-    every SDK retries a 503."""
+    - ``Throttled`` (the backend refused a request for its rate, after the
+      storage client's own retries): ``RequestThrottled`` (403), the code
+      SQS answers when it throttles, which SDKs recognise as throttling
+      (botocore's standard and adaptive retry modes, its legacy mode's SQS
+      rule "RequestThrottled with 403", the JavaScript SDK) and so back off
+      before retrying;
+    - anything else: ``ServiceUnavailable`` (503). ``ConditionFailed``
+      reaches here only when a handler lost a race more times than it
+      retries; ``StorageUnavailable`` when a write's outcome is unknown.
+
+    Neither promises that the request changed nothing: an earlier write of
+    the same request (a lease, a delete of another segment) may have been
+    applied before the failing one. Every SQS action is safe to retry, and
+    a send is never acknowledged unless it is durable."""
+    if isinstance(exc, Throttled):
+        return RequestThrottled()
     return ServiceUnavailable()

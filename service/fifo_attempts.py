@@ -1,7 +1,10 @@
 """ReceiveRequestAttemptId: a retried FIFO receive returns the same messages.
 
 After a receive with an attempt id, the leases it took are remembered for the
-deduplication interval in one table item (``ra#{queue}``). A retry with the
+deduplication interval in one table item (``ra#{queue}``), written in the
+very transaction that takes each group's leases (with every lease the
+receive took so far), so no crash can leave leases taken without the record
+a retry needs to return them. A retry with the
 same id returns those messages with the same receipt handles (handles are a
 pure function of the lease) for as long as the leases are still current;
 messages deleted or leased again since are left out.
@@ -9,12 +12,11 @@ messages deleted or leased again since are left out.
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 from service.fifo_model import DEDUPLICATION_INTERVAL_MS, FifoLease
 from service.fifo_store import FifoStore
-from storage.ports import Item, StorageError
+from storage.ports import Item, Put
 
 _Ref = tuple[str, str, int, int]  # group id, segment sort key, index, generation
 
@@ -44,9 +46,10 @@ class ReceiveAttempts:
                 leases.append(FifoLease(segment, index, state))
         return leases
 
-    async def remember(
-        self, queue_id: str, attempt_id: str, leases: list[FifoLease], now_ms: int
-    ) -> None:
+    @staticmethod
+    def record(queue_id: str, attempt_id: str, leases: list[FifoLease], now_ms: int) -> Put:
+        """The write that remembers ``leases`` as the attempt's, for the
+        transaction that takes the last of them."""
         refs = [
             (lease.segment.group_id, lease.segment.sort_key, lease.index, lease.state.generation)
             for lease in leases
@@ -57,6 +60,4 @@ class ReceiveAttempts:
             "exp": now_ms + DEDUPLICATION_INTERVAL_MS,
             "refs": json.dumps(refs),
         }
-        # The receive already succeeded; if this is lost, a retry takes new messages.
-        with contextlib.suppress(StorageError):
-            await self._table.put(item)
+        return Put(item)

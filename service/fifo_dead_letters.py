@@ -42,6 +42,7 @@ from service import crash_points
 from service.dead_letters import DeadLetters, moved_copy, policy_of
 from service.fifo_model import GroupSegment, MessageGroup
 from service.fifo_store import Append, FifoStore
+from service.fresh_writes import create_object
 from service.queue_registry import QueueRecord
 from service.segment_cache import SegmentCache
 from service.segments import (
@@ -119,7 +120,7 @@ class FifoDeadLetters:
         object_id = new_segment_id(now_ms)
         data = encode_segment_object(appends[0].sent_ms, moved)
         key = object_key(dlq.queue_id, object_id)
-        await self._objects.put(key, data)  # 1. a crash after: only an orphan
+        await create_object(self._objects, key, data)  # 1. a crash after: only an orphan
         crash_points.reach("fifo_dead_letter.object_written")
         left = [without(segment, indexes) for segment, indexes in taken]
         after = replace(group, pending=group.pending - len(moved))

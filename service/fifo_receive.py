@@ -11,13 +11,15 @@ messages that used up their receives move to the dead-letter queue first
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from service.clock import Clock
+from service.clock import Clock, lease_expiry
 from service.fifo_attempts import ReceiveAttempts
 from service.fifo_dead_letters import FifoDeadLetters, FifoDiverted
+from service.fifo_leases import FifoLeaseKeeper
 from service.fifo_model import FifoLease, GroupSegment, MessageGroup
 from service.fifo_store import FifoStore
+from service.leases import LeaseAction
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
 from service.receipts import Receipt, ReceiptCodec
@@ -25,7 +27,15 @@ from service.receive import CANDIDATES, CLAIM_ATTEMPTS, Delivery, long_poll, spr
 from service.segment_cache import SegmentCache
 from service.segments import object_key
 from service.wakeups import Wakeups
-from storage.ports import ConditionFailed
+from storage.ports import ConditionFailed, TransactOp
+
+
+@dataclass
+class _Taken:
+    """The leases one receive has taken so far, and its attempt id."""
+
+    attempt_id: str | None
+    leases: list[FifoLease] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +61,7 @@ class FifoReceiver:
     ) -> None:
         self._store = store
         self._attempts = ReceiveAttempts(store)
+        self._keeper = FifoLeaseKeeper(store, stats, clock)
         self._cache = cache
         self._stats = stats
         self._clock = clock
@@ -70,32 +81,39 @@ class FifoReceiver:
             now = self._clock.now_ms()
             earlier = await self._attempts.recall(queue.queue_id, attempt_id, now)
             if earlier is not None:
-                return await self.deliver(queue.queue_id, codec, earlier)
+                renewed = await self._renew(queue, codec, earlier, timeout_s)
+                return await self.deliver(queue.queue_id, codec, renewed)
 
         async def attempt() -> list[FifoLease]:
-            return await self._lease(queue, max_messages, timeout_s)
+            return await self._lease(queue, max_messages, timeout_s, attempt_id)
 
         leases = await long_poll(attempt, self._wakeups, queue.queue_id, wait_s)
-        if attempt_id:
-            await self._attempts.remember(queue.queue_id, attempt_id, leases, self._clock.now_ms())
         return await self.deliver(queue.queue_id, codec, leases)
 
-    async def _lease(self, queue: QueueRecord, want: int, timeout_s: int) -> list[FifoLease]:
+    async def _lease(
+        self, queue: QueueRecord, want: int, timeout_s: int, attempt_id: str | None
+    ) -> list[FifoLease]:
         now = self._clock.now_ms()
         groups = await self._store.ready_groups(queue.queue_id, now, CANDIDATES)
         spread(groups)
-        leases: list[FifoLease] = []
+        taken = _Taken(attempt_id)
         for group in groups:
-            if len(leases) >= want:
+            if len(taken.leases) >= want:
                 break
             if group.is_locked(now):
                 continue  # the index lagged a lock another receiver took
-            leases += await self._lease_group(queue, group, want - len(leases), timeout_s, now)
-        return leases
+            await self._lease_group(queue, group, want - len(taken.leases), timeout_s, now, taken)
+        return taken.leases
 
     async def _lease_group(
-        self, queue: QueueRecord, group: MessageGroup, want: int, timeout_s: int, now: int
-    ) -> list[FifoLease]:
+        self,
+        queue: QueueRecord,
+        group: MessageGroup,
+        want: int,
+        timeout_s: int,
+        now: int,
+        taken: _Taken,
+    ) -> None:
         for _ in range(CLAIM_ATTEMPTS):
             segments = await self._store.head_segments(queue.queue_id, group.group_id)
             try:
@@ -103,18 +121,18 @@ class FifoReceiver:
             except ConditionFailed:  # lost a race while moving: read the group again
                 fresh = await self._store.group(queue.queue_id, group.group_id)
                 if fresh is None or fresh.is_locked(now):
-                    return []
+                    return
                 group = fresh
                 continue
             head = segments
             if diverted is not None:
                 self._count_move(queue.queue_id, diverted, now)
                 if diverted.group is None:
-                    return []  # every message of the group moved
+                    return  # every message of the group moved
                 group, head = diverted.group, diverted.segments
-            pick = _pick(queue, head, want, now, now + timeout_s * 1000)
-            return await self._save_pick(queue, group, pick, now, has_segments=bool(segments))
-        return []
+            pick = _pick(queue, head, want, now, lease_expiry(now, timeout_s))
+            await self._save_pick(queue, group, pick, now, taken, has_segments=bool(segments))
+            return
 
     async def _divert(
         self, queue: QueueRecord, group: MessageGroup, segments: list[GroupSegment], now: int
@@ -131,18 +149,42 @@ class FifoReceiver:
         self._wakeups.notify(diverted.dlq_id)
 
     async def _save_pick(
-        self, queue: QueueRecord, group: MessageGroup, pick: _Pick, now: int, *, has_segments: bool
-    ) -> list[FifoLease]:
+        self,
+        queue: QueueRecord,
+        group: MessageGroup,
+        pick: _Pick,
+        now: int,
+        taken: _Taken,
+        *,
+        has_segments: bool,
+    ) -> None:
         _update_group(group, pick, now, pick.until, has_segments=has_segments)
+        also: list[TransactOp] = []
+        if taken.attempt_id and pick.leases:
+            leases = [*taken.leases, *pick.leases]
+            also.append(ReceiveAttempts.record(queue.queue_id, taken.attempt_id, leases, now))
         try:
-            await self._store.save(group, pick.changed)
+            await self._store.save(group, pick.changed, also=also)
         except ConditionFailed:
-            return []  # another receiver or a send changed the group: skip it
+            return  # another receiver or a send changed the group: skip it
         if pick.gone:
             self._stats.gone(queue.queue_id, pick.gone)
         for lease in pick.leases:
             self._stats.leased(queue.queue_id, lease.state.visible_at, now)
-        return pick.leases
+        taken.leases += pick.leases
+
+    async def _renew(
+        self, queue: QueueRecord, codec: ReceiptCodec, leases: list[FifoLease], timeout_s: int
+    ) -> list[FifoLease]:
+        """A retry of an attempt resets the visibility timeout of its
+        messages, as SQS does; a lease that lapsed meanwhile is not the
+        attempt's any more (another receiver may hold the message), so its
+        message is left out."""
+        actions = [
+            LeaseAction(_handle(codec, queue.queue_id, lease), timeout_s) for lease in leases
+        ]
+        errors = await self._keeper.change_visibility(queue, codec, actions)
+        return [lease for lease, error in zip(leases, errors, strict=True) if error is None]
 
     async def deliver(
         self, queue_id: str, codec: ReceiptCodec, leases: list[FifoLease]
@@ -151,17 +193,21 @@ class FifoReceiver:
         for lease in leases:
             segment = lease.segment
             messages = await self._cache.get(object_key(queue_id, segment.object_id))
-            receipt = Receipt(queue_id, segment.ref, lease.index, lease.state.generation)
             deliveries.append(
                 Delivery(
                     messages[segment.positions[lease.index]],
                     lease.state,
-                    codec.encode(receipt),
+                    _handle(codec, queue_id, lease),
                     segment.sent_ms,
                     sequence=segment.sequences[lease.index],
                 )
             )
         return deliveries
+
+
+def _handle(codec: ReceiptCodec, queue_id: str, lease: FifoLease) -> str:
+    segment = lease.segment
+    return codec.encode(Receipt(queue_id, segment.ref, lease.index, lease.state.generation))
 
 
 def _pick(

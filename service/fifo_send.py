@@ -6,7 +6,9 @@ sequence numbers strictly increase per queue, across processes), adds a
 group segment and updates the group item for every group in the commit, and
 records a deduplication item per message. A lost race (another commit to
 the queue, or the same deduplication id) retries from the reads; a crash
-before the transaction leaves only an orphan object.
+before the transaction leaves only an orphan object. A transaction whose
+outcome is unknown (its answer lost) is settled the same way: the reads
+find its deduplication items if it was applied.
 """
 
 from __future__ import annotations
@@ -17,13 +19,25 @@ from dataclasses import dataclass
 from service.clock import Clock
 from service.fifo_model import DEDUPLICATION_INTERVAL_MS, dedup_partition, dedup_sort_key
 from service.fifo_store import Append, FifoStore
+from service.fresh_writes import create_object
 from service.group_commit import Committed, OnCommit
 from service.queue_registry import QueueRecord
 from service.segment_cache import SegmentCache
 from service.segments import StoredMessage, encode_segment_object, new_segment_id, object_key
-from storage.ports import ABSENT, VERSION_ATTR, ConditionFailed, Item, Put, Storage
+from storage.ports import (
+    ABSENT,
+    VERSION_ATTR,
+    ConditionFailed,
+    Item,
+    Put,
+    Storage,
+    StorageUnavailable,
+    Throttled,
+)
 
 COMMIT_ATTEMPTS = 10
+#: Transactions with an unknown outcome settled by reading again, per commit.
+UNKNOWN_OUTCOMES = 2
 
 
 @dataclass
@@ -48,11 +62,14 @@ class FifoSegmentWriter:
 
     async def __call__(self, queue: QueueRecord, messages: list[StoredMessage]) -> list[Committed]:
         written: tuple[tuple[int, ...], str] | None = None  # (fresh indexes, segment id)
+        unknown = 0
         for _ in range(COMMIT_ATTEMPTS):
             now = self._clock.now_ms()
             dedups = await self._deduplicate(queue, messages, now)
             fresh = [i for i, d in enumerate(dedups) if d.original is None and d.same_as is None]
             if not fresh:
+                if unknown:  # perhaps committed by an attempt whose answer was lost
+                    self._count_own(queue, messages, dedups, now)
                 return _results(messages, dedups, {})
             if written is None or written[0] != tuple(fresh):
                 written = (tuple(fresh), await self._write_object(queue, messages, fresh, now))
@@ -60,10 +77,35 @@ class FifoSegmentWriter:
                 sequences = await self._transact(queue, messages, dedups, fresh, written[1], now)
             except ConditionFailed:
                 continue  # another commit won a race: read again
+            except Throttled:
+                raise
+            except StorageUnavailable:
+                # Outcome unknown. The commit's deduplication items are in its
+                # transaction: the next read finds them if it was applied (and
+                # answers with this commit's ids), and otherwise it is retried,
+                # conditioned on the counter, so it cannot be applied twice.
+                unknown += 1
+                if unknown > UNKNOWN_OUTCOMES:
+                    raise
+                continue
             visible_at = now + queue.settings.delay_seconds * 1000
             self._on_commit(queue.queue_id, [visible_at] * len(fresh), now)
             return _results(messages, dedups, sequences)
         raise ConditionFailed(f"FIFO queue {queue.ref.name}: commit kept racing")
+
+    def _count_own(
+        self, queue: QueueRecord, messages: list[StoredMessage], dedups: list[_Dedup], now: int
+    ) -> None:
+        """Count the messages that deduplication answered with their own ids:
+        this commit stored them (message ids are fresh UUIDs)."""
+        own = sum(
+            1
+            for message, dedup in zip(messages, dedups, strict=True)
+            if dedup.original is not None and dedup.original.message_id == message.message_id
+        )
+        if own:
+            visible_at = now + queue.settings.delay_seconds * 1000
+            self._on_commit(queue.queue_id, [visible_at] * own, now)
 
     async def _deduplicate(
         self, queue: QueueRecord, messages: list[StoredMessage], now: int
@@ -88,7 +130,7 @@ class FifoSegmentWriter:
         chosen = [messages[i] for i in fresh]
         data = encode_segment_object(now, chosen)
         key = object_key(queue.queue_id, segment_id)
-        await self._storage.objects.put(key, data)
+        await create_object(self._storage.objects, key, data)
         self._cache.put(key, chosen, len(data))
         return segment_id
 

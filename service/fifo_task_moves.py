@@ -22,6 +22,7 @@ from service import crash_points
 from service.fifo_dead_letters import without
 from service.fifo_model import GroupSegment, MessageGroup, group_partition
 from service.fifo_store import GROUP_SEGMENTS_READ, Append, FifoStore
+from service.fresh_writes import create_object
 from service.move_task_model import MILLI, Destination, MoveTask, redriven
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
@@ -219,7 +220,7 @@ class FifoTaskMoves:
         for queue_id, landing in chosen.landings.items():
             key = object_key(queue_id, object_ids[queue_id])
             data = encode_segment_object(now, landing.messages)
-            await self._objects.put(key, data)  # a crash after: only an orphan
+            await create_object(self._objects, key, data)  # a crash after: only an orphan
             written.append((key, landing.messages, len(data)))
         crash_points.reach("move_task.object_written")
         ops: list[TransactOp] = [Put(done.to_item(), expect=task.version)]

@@ -16,8 +16,10 @@ arrived. A sender that has been alone for a second never waits.
 A send is acknowledged only after both writes are durable: first the
 immutable object (``If-None-Match``), then the state item that makes its
 messages receivable. A crash between the two leaves an object no item points
-to, which the sweeper removes — never a half-visible message. The buffer is
-an optimisation that may be lost: nothing in it has been acknowledged.
+to, which the sweeper removes — never a half-visible message. A write whose
+answer was lost is settled by reading it back (``service.fresh_writes``).
+The buffer is an optimisation that may be lost: nothing in it has been
+acknowledged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from service.clock import Clock
+from service.fresh_writes import create_item, create_object
 from service.queue_registry import QueueRecord
 from service.segment_cache import SegmentCache
 from service.segments import (
@@ -37,7 +40,7 @@ from service.segments import (
     new_segment_id,
     object_key,
 )
-from storage.ports import ABSENT, Storage
+from storage.ports import Storage
 
 MAX_SEGMENT_MESSAGES = 250
 MAX_SEGMENT_BYTES = 8 * 1024 * 1024
@@ -233,10 +236,10 @@ class StandardSegmentWriter:
         segment_id = new_segment_id(now)
         data = encode_segment_object(sent, messages)
         key = object_key(queue_id, segment_id)
-        await self._storage.objects.put(key, data)
+        await create_object(self._storage.objects, key, data)
         visible_at = [now + m.delay_seconds * 1000 for m in messages]
         state = SegmentState(queue_id, segment_id, sent, [MessageState(at) for at in visible_at])
-        await self._storage.table.put(state.to_item(), expect=ABSENT)
+        await create_item(self._storage.table, state.to_item())
         self._cache.put(key, messages, len(data))
         self._on_commit(queue_id, visible_at, now)
         return [Committed(m.message_id) for m in messages]

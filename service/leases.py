@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.clock import Clock
+from service.clock import Clock, lease_expiry
 from service.constants import MAX_VISIBILITY_TIMEOUT
 from service.errors import (
     InvalidParameterValue,
@@ -190,4 +190,4 @@ def revisibled_state(state: MessageState, action: LeaseAction, now: int) -> Mess
             f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY_TIMEOUT} "
             "seconds]."
         )
-    return state._replace(visible_at=now + timeout * 1000)
+    return state._replace(visible_at=lease_expiry(now, timeout))

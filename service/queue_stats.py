@@ -9,7 +9,9 @@ the buckets still in the future, and visible = total - in flight - delayed.
 Deltas accumulate in process and are flushed as one atomic ``add`` per queue
 every second (and before every read in this process). They are an
 optimisation that may be lost with the process: the counts are approximate,
-as SQS's are, and the sweeper recomputes them exactly.
+as SQS's are. Lost in-flight and delay deltas heal by themselves (their
+buckets pass); a lost ``total`` delta is a lasting drift, which the sweeper
+measures and corrects (``Sweeper._recount``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,17 @@ class QueueStats:
                 # approximate by design: a lost delta is reconciled by the sweeper
                 with contextlib.suppress(StorageError):
                     await self._table.add(stats_partition(qid), STATS_SORT_KEY, deltas)
+
+    async def total(self, queue_id: str) -> int:
+        """The stored ``total``, after flushing this process's deltas."""
+        await self.flush(queue_id)
+        item = await self._table.get(stats_partition(queue_id), STATS_SORT_KEY) or {}
+        return int(item.get(TOTAL, 0))
+
+    async def correct(self, queue_id: str, drift: int) -> None:
+        """Add ``drift`` to ``total``: deltas that were lost with a process."""
+        self._delta(queue_id, TOTAL, drift)
+        await self.flush(queue_id)
 
     async def read(self, queue_id: str, now_ms: int) -> QueueCounts:
         await self.flush(queue_id)

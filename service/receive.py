@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from service.clock import Clock
+from service.clock import Clock, lease_expiry
 from service.dead_letters import DeadLetters, Diverted
 from service.queue_registry import QueueRecord
 from service.queue_stats import QueueStats
@@ -125,7 +125,7 @@ class Receiver:
                 moved, segment = True, diverted.segment
                 if segment is None:
                     return [], moved
-            leases = self._pick(segment, want, now, now + timeout_s * 1000)
+            leases = self._pick(segment, want, now, lease_expiry(now, timeout_s))
             if not leases:
                 return [], moved
             try:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service import crash_points
+from service.fresh_writes import create_object
 from service.queue_stats import QueueStats
 from service.segment_cache import SegmentCache
 from service.segments import (
@@ -118,7 +119,7 @@ class SegmentMover:
     async def _write_object(self, landing: Landing, segment_id: str) -> int:
         data = encode_segment_object(landing.sent_ms, landing.messages)
         # a crash after this: only an orphan object
-        await self._storage.objects.put(object_key(landing.queue_id, segment_id), data)
+        await create_object(self._storage.objects, object_key(landing.queue_id, segment_id), data)
         return len(data)
 
     async def _committed(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from service import crash_points
 from service.batch_results import batch_result, failure, send_result
 from service.clock import Clock, SystemClock
 from service.constants import (
@@ -91,6 +92,8 @@ class QueueService:
         accounts: Sequence[str] = (DEFAULT_ACCOUNT_ID,),
         sweep_interval_s: float = SWEEP_INTERVAL_SECONDS,
     ) -> None:
+        if crash_points.active():  # tests only: crash points around every write
+            storage = crash_points.watch(storage)
         self.storage = storage
         self.clock = clock or SystemClock()
         self.queues = QueueRegistry(storage.table, self.clock)
@@ -164,7 +167,8 @@ class QueueService:
 
     async def flush(self) -> None:
         """Write buffered counter deltas; a Lambda invocation calls this last."""
-        await self.stats.flush()
+        with crash_points.acting(crash_points.STATS_FLUSH):
+            await self.stats.flush()
 
     async def run_background(self) -> None:
         """Periodic work for a long-lived server: advance message move tasks,
@@ -186,15 +190,17 @@ class QueueService:
     async def sweep(self) -> SweepReport:
         """Remove garbage (service.sweeper): deleted queues, then every queue
         of the served accounts."""
-        report = await self.sweeper.sweep_graves()
-        for account_id in self._accounts:
-            report.add(await self.sweeper.sweep_account(account_id))
+        with crash_points.acting(crash_points.SWEEP):
+            report = await self.sweeper.sweep_graves()
+            for account_id in self._accounts:
+                report.add(await self.sweeper.sweep_account(account_id))
         return report
 
     async def advance_move_tasks(self) -> int:
         """One step of every running message move task (service.move_task_runner);
         the number of messages moved."""
-        return await self._move_runner.advance_all()
+        with crash_points.acting(crash_points.MOVE_TASK_STEP):
+            return await self._move_runner.advance_all()
 
     async def running_move_tasks(self) -> int:
         return await self._move_runner.running()

@@ -1,6 +1,6 @@
 """The sweeper: removes the garbage the invariants leave behind on purpose.
 
-It handles, for STANDARD queues:
+It removes, for STANDARD queues:
 
 1. *Orphan objects*: a segment object ``q/{queue_id}/{segment_id}`` whose
    state item ``(m#{queue_id}, segment_id)`` does not exist, once the object
@@ -8,12 +8,29 @@ It handles, for STANDARD queues:
 2. *Expired and purged segments*: state items whose messages the queue no
    longer holds (``QueueRecord.holds``, the receive path's rule), removed by a
    delete conditioned on the version read, then their object.
+
+for FIFO queues:
+
+1. *Unreferenced commit objects*: a FIFO commit object is shared by the group
+   segments (``fs#``) of its commit, which are deleted one by one as their
+   messages go; the object is garbage once no group segment names it, and is
+   removed once older than ``safety_age_ms``.
+2. *Expired deduplication and receive-attempt items* (past ``exp``).
+
+(Group segments whose messages expired stay until a receive meets them.)
+
+for every queue:
+
 3. *Graves*: the items, objects and counters of deleted queues (``graves``
    partition), then the grave item itself.
-
-FIFO queues are skipped (their commit objects are shared by several group
-segments, ``fs#``); graves of FIFO queues are swept like any other (the
-queue is gone, so nothing of it is live).
+4. *Counts*: the walk over a queue's state items also counts the messages
+   the counter's ``total`` should include (live and not purged: expired ones
+   count until a receive or a sweep removes them, as the counter does). A
+   process killed with counter deltas still buffered leaves ``total`` off by
+   a constant; concurrent traffic and other processes' buffered deltas make
+   it look off by an amount that keeps changing. So the sweeper corrects
+   ``total`` only when it finds the same difference in two sweeps in a row
+   (``_recount``).
 
 Why it never removes anything a live message needs
 --------------------------------------------------
@@ -58,20 +75,39 @@ can still PUT into it; graves are therefore swept only once they are older
 than the safety age (graves written before the ``at`` attribute existed
 count as old).
 
-Not yet built: FIFO commit objects and expired FIFO group segments
-(skipped), and recomputing drifted counters.
+*FIFO commit objects.* A message of a FIFO queue is reachable only through
+a live entry of a group segment, found from its group item: a group item is
+deleted only in the transaction that takes its ``pending`` count of live
+messages to 0, so every group segment holding a live message is found by
+walking the group items and then each group's segments. A group segment
+names its commit object (``obj``) from the transaction that creates it to the
+one that deletes it; no transaction ever makes an existing group segment name
+another object, and new group segments only name objects their own commit
+(or move) has just PUT under a fresh id. The sweeper walks all group segments
+first, collecting the names, and only then lists the objects; it deletes an
+object only if no segment named it and its id is older than the safety age.
+A segment that named it when the walk began still names it at the end and
+was seen (segments are read in key order, and keys never change); a segment
+created after the walk began names a fresh object, which the safety age
+protects.
+
+*Expired FIFO items.* Deduplication and receive-attempt items past ``exp``
+decide nothing (both readers treat them as absent); each is deleted
+conditioned on the version read, so one renewed meanwhile stays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 
 from service.clock import Clock
 from service.errors import QueueDoesNotExist
 from service.fifo_attempts import attempt_partition
 from service.fifo_model import (
+    GroupSegment,
     dedup_partition,
     group_partition,
     group_segment_partition,
@@ -80,7 +116,13 @@ from service.fifo_model import (
 from service.queue_names import QueueRef
 from service.queue_registry import GRAVES_PARTITION, QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats, stats_partition
-from service.segments import SegmentState, object_key, segment_created_ms, segment_partition
+from service.segments import (
+    MessageState,
+    SegmentState,
+    object_key,
+    segment_created_ms,
+    segment_partition,
+)
 from storage.ports import VERSION_ATTR, ConditionFailed, Item, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -98,7 +140,8 @@ class SweepReport:
     messages: int = 0  # live messages in them
     races: int = 0  # segments left alone: changed meanwhile, or leased recently
     graves: int = 0  # deleted queues fully removed
-    skipped: int = 0  # queues not swept (FIFO)
+    expired_items: int = 0  # FIFO deduplication and receive-attempt items past their window
+    recounted: int = 0  # queues whose drifted message count was corrected
 
     def add(self, other: SweepReport) -> SweepReport:
         for f in fields(self):
@@ -124,73 +167,138 @@ class Sweeper:
         self._clock = clock
         self._safety_ms = safety_age_ms
         self._page = page
+        #: queue id -> the count difference the last sweep found
+        self._drift: dict[str, int] = {}
 
     # ---- one live queue -------------------------------------------------------------
 
     async def sweep_queue(self, queue: QueueRecord) -> SweepReport:
         report = SweepReport()
         if queue.settings.fifo:
-            report.skipped += 1
+            held, referenced = await self._walk_fifo(queue)
+            await self._recount(queue, held, report)
+            await self._sweep_orphans(queue.queue_id, report, referenced)
+            for pk in (dedup_partition(queue.queue_id), attempt_partition(queue.queue_id)):
+                await self._sweep_expired(pk, report)
             return report
-        await self._sweep_segments(queue, report)
+        held = await self._sweep_segments(queue, report)
+        await self._recount(queue, held, report)
         await self._sweep_orphans(queue.queue_id, report)
         return report
 
-    async def _sweep_segments(self, queue: QueueRecord, report: SweepReport) -> None:
-        pk = segment_partition(queue.queue_id)
+    async def _sweep_segments(self, queue: QueueRecord, report: SweepReport) -> int:
+        """Sweep the state items; how many messages the ones kept hold."""
+        held = 0
+        async for item in self._items(segment_partition(queue.queue_id)):
+            segment = SegmentState.from_item(queue.queue_id, item)
+            if not await self._judge(queue, segment, report):
+                held += _counted(queue, segment.states, segment.arrived_ms)
+        return held
+
+    async def _walk_fifo(self, queue: QueueRecord) -> tuple[int, set[str]]:
+        """How many messages the group segments hold, and the commit objects
+        they refer to."""
+        held = 0
+        referenced: set[str] = set()
+        async for group in self._items(group_partition(queue.queue_id)):
+            group_id = str(group["sk"])
+            async for item in self._items(group_segment_partition(queue.queue_id, group_id)):
+                segment = GroupSegment.from_item(queue.queue_id, group_id, item)
+                held += _counted(queue, segment.states, segment.arrived_ms)
+                referenced.add(segment.object_id)
+        return held, referenced
+
+    async def _items(self, pk: str) -> AsyncIterator[Item]:
         after = ""
         while True:
             items = await self._table.query(pk, start_after=after, limit=self._page)
             for item in items:
-                await self._judge(queue, SegmentState.from_item(queue.queue_id, item), report)
+                yield item
             if len(items) < self._page:
                 return
             after = str(items[-1]["sk"])
 
-    async def _judge(self, queue: QueueRecord, segment: SegmentState, report: SweepReport) -> None:
+    async def _recount(self, queue: QueueRecord, held: int, report: SweepReport) -> None:
+        """Correct the counter by a difference seen twice in a row: a lasting
+        drift, not traffic between the walk and the read."""
+        drift = held - await self._stats.total(queue.queue_id)
+        if drift and self._drift.get(queue.queue_id) == drift:
+            await self._stats.correct(queue.queue_id, drift)
+            report.recounted += 1
+            drift = 0
+        self._drift[queue.queue_id] = drift
+
+    async def _judge(self, queue: QueueRecord, segment: SegmentState, report: SweepReport) -> bool:
+        """Delete the segment if it is garbage; whether it was deleted."""
         now = self._clock.now_ms()
         if segment.live and queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
-            return
+            return False
         recent = now - self._safety_ms
         if any(not s.deleted and s.leased_at > recent for s in segment.states):
             report.races += 1  # a receive may still be fetching the payload
-            return
+            return False
         try:
             await self._table.delete(
                 segment_partition(queue.queue_id), segment.segment_id, expect=segment.version
             )
         except ConditionFailed:
             report.races += 1  # changed since read: judged again next sweep
-            return
+            return False
         live = sum(1 for s in segment.states if not s.deleted)
         if segment.arrived_ms > queue.purged_ms:  # a purge already zeroed the counters
             self._stats.gone(queue.queue_id, live)
         report.segments += 1
         report.messages += live
         await self._delete_object(object_key(queue.queue_id, segment.segment_id))
+        return True
 
-    async def _sweep_orphans(self, queue_id: str, report: SweepReport) -> None:
+    async def _sweep_orphans(
+        self, queue_id: str, report: SweepReport, referenced: set[str] | None = None
+    ) -> None:
+        """Objects no state item refers to: for a standard queue each object
+        is checked against its item; for a FIFO queue against ``referenced``,
+        the commit objects the group segments named when walked just before."""
         prefix = object_key(queue_id, "")
         after = ""
         while True:
             keys = await self._objects.list_keys(prefix, start_after=after, limit=self._page)
             for key in keys:
-                await self._judge_object(queue_id, key[len(prefix) :], report)
+                await self._judge_object(queue_id, key[len(prefix) :], report, referenced)
             if len(keys) < self._page:
                 return
             after = keys[-1]
 
-    async def _judge_object(self, queue_id: str, segment_id: str, report: SweepReport) -> None:
+    async def _judge_object(
+        self, queue_id: str, segment_id: str, report: SweepReport, referenced: set[str] | None
+    ) -> None:
         created = segment_created_ms(segment_id)
         if created is None:
             return  # not a segment object we wrote: leave it
-        if await self._table.get(segment_partition(queue_id), segment_id) is not None:
+        if referenced is not None:
+            if segment_id in referenced:
+                return
+        elif await self._table.get(segment_partition(queue_id), segment_id) is not None:
             return
         if self._clock.now_ms() - created < self._safety_ms:
             report.young_orphans += 1  # maybe a commit between its PUT and its item
             return
         await self._delete_object(object_key(queue_id, segment_id))
         report.orphan_objects += 1
+
+    async def _sweep_expired(self, pk: str, report: SweepReport) -> None:
+        """FIFO deduplication and receive-attempt items past their ``exp``;
+        each delete is conditioned on the version read, so an item a send or
+        a receive renewed meanwhile stays."""
+        now = self._clock.now_ms()
+        async for item in self._items(pk):
+            if int(item["exp"]) > now:
+                continue
+            try:
+                await self._table.delete(pk, str(item["sk"]), expect=int(item[VERSION_ATTR]))
+            except ConditionFailed:
+                report.races += 1
+                continue
+            report.expired_items += 1
 
     async def _delete_object(self, key: str) -> None:
         with contextlib.suppress(StorageError):  # if lost, the next sweep finds it
@@ -200,15 +308,10 @@ class Sweeper:
 
     async def sweep_graves(self) -> SweepReport:
         report = SweepReport()
-        after = ""
-        while True:
-            graves = await self._table.query(GRAVES_PARTITION, start_after=after, limit=self._page)
-            for grave in graves:
-                if await self._bury(grave):
-                    report.graves += 1
-            if len(graves) < self._page:
-                return report
-            after = str(graves[-1]["sk"])
+        async for grave in self._items(GRAVES_PARTITION):
+            if await self._bury(grave):
+                report.graves += 1
+        return report
 
     async def _bury(self, grave: Item) -> bool:
         """Remove everything of one deleted queue; the grave goes last, so a
@@ -262,3 +365,11 @@ class Sweeper:
                 report.add(await self.sweep_queue(record))
             after = names[-1]
         return report
+
+
+def _counted(queue: QueueRecord, states: list[MessageState], arrived_ms: int) -> int:
+    """The messages of a state item that the counter's ``total`` includes:
+    not deleted, and not taken by a purge (which zeroed the counter)."""
+    if arrived_ms <= queue.purged_ms:
+        return 0
+    return sum(1 for s in states if not s.deleted)

@@ -1,5 +1,9 @@
 """aiobotocore clients for the S3 and DynamoDB adapters: one per adapter,
 created once and closed with it, never one per request.
+
+Each client carries the attempt observers of ``storage.aws_errors``, so that
+an error after botocore's retries is translated knowing whether an earlier
+attempt may have been applied.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
+
+from storage.aws_errors import observe_attempts
 
 DEFAULT_REGION = "us-east-1"
 #: Enough pooled connections for ~64 requests in flight per client.
@@ -51,4 +57,5 @@ async def open_client(
             config=client_config(endpoint_url),
         )
     )
+    observe_attempts(client)
     return client, stack.aclose

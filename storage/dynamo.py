@@ -11,6 +11,15 @@ Failure=ALL_OLD``), so the next attempt expects that ``ver``: one request for
 a new item, two for an existing one, more only under contention. The same
 applies to unconditional ``Put`` ops in a transaction. Requests are counted
 as sent, since they are what the bill counts.
+
+A create (``expect=ABSENT``) is never re-sent by botocore after an attempt
+that may have been applied (``aws_errors.no_resend_if_maybe_applied``): it
+raises ``StorageUnavailable`` instead, since a re-sent create would bring
+back an item deleted in the meantime. Transactions rely on their idempotency
+token instead: botocore sends the same ``ClientRequestToken`` on every
+attempt, and DynamoDB answers a re-sent transaction with its first outcome
+(for ten minutes). moto ignores the token, which is why a condition failure
+after a maybe-applied attempt is never taken for a lost race (``aws_errors``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,12 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
 
 from storage.aws_clients import DEFAULT_REGION, Closer, open_client
-from storage.aws_errors import cancellation_codes, error_code, translated
+from storage.aws_errors import (
+    cancellation_codes,
+    error_code,
+    no_resend_if_maybe_applied,
+    translated,
+)
 from storage.aws_resources import DUE_INDEX
 from storage.dynamo_codec import condition, decode_item, encode_item, item_ver, key
 from storage.ports import (
@@ -102,6 +116,14 @@ class DynamoTable:
         with translated():
             if expect is None:
                 return await self._put_unconditional(item)
+            if expect == ABSENT:
+                # A create re-sent after its first attempt was applied would
+                # create the item again if it was deleted in between.
+                with no_resend_if_maybe_applied():
+                    await self._send(
+                        TABLE_PUT, "put_item", Item=encode_item(item, 1), **condition(ABSENT)
+                    )
+                return 1
             await self._send(
                 TABLE_PUT, "put_item", Item=encode_item(item, expect + 1), **condition(expect)
             )

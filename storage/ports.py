@@ -11,9 +11,19 @@ boundary, never leaked)::
     ├── ConditionFailed      a conditional write lost (S3 412, DynamoDB
     │                        ConditionalCheckFailed, SQLite row guard)
     ├── NotFound             an object that is not there
-    └── StorageUnavailable   throttled or failing backend; safe to retry the
-                             request as a whole (the write may or may not
-                             have happened: callers must be idempotent)
+    └── StorageUnavailable   failing backend, outcome unknown: the write may
+        │                    or may not have happened (or may still happen);
+        │                    safe to retry the request as a whole, callers
+        │                    must be idempotent or re-read to find out
+        └── Throttled        the backend refused the request for its rate
+                             (S3 503 SlowDown, DynamoDB throughput errors,
+                             SQLite busy past its timeout): definitely not
+                             applied; back off and retry
+
+``ConditionFailed`` and ``Throttled`` are definite answers: an adapter whose
+client retried a request after an attempt that may have been applied (a lost
+response, a timeout, a 500) cannot tell its own earlier write from another
+writer's, and reports ``StorageUnavailable`` instead.
 
 Table items are flat dicts. ``pk`` and ``sk`` form the key; ``ver`` is the
 version the adapter maintains (1 on creation, +1 on every put); ``due`` is an
@@ -54,7 +64,15 @@ class NotFound(StorageError):
 
 
 class StorageUnavailable(StorageError):
-    """The backend throttled or failed; the outcome of a write is unknown."""
+    """The backend failed; the outcome of a write is unknown."""
+
+
+class Throttled(StorageUnavailable):
+    """The backend refused the request for its rate: nothing was applied.
+
+    Raised only when no earlier attempt of the same request (an SDK retry)
+    may have been applied; otherwise the outcome is unknown and the adapter
+    raises a plain ``StorageUnavailable``."""
 
 
 # Request kinds, counted by every adapter (DESIGN principle 6).
@@ -149,6 +167,11 @@ class Table(Protocol):
 
         ``expect=None`` writes unconditionally; ``expect=ABSENT`` requires that
         the item does not exist; ``expect=n`` requires its ``ver`` to be ``n``.
+
+        A create (``expect=ABSENT``) is applied at most once: an adapter never
+        sends it again after an attempt that may have been applied (the item
+        could have been deleted since), and raises ``StorageUnavailable``;
+        the caller reads to find out (``service.fresh_writes``).
         """
 
     async def delete(self, pk: str, sk: str, *, expect: Expect = None) -> None:

@@ -15,6 +15,10 @@ a process that writes in a tight loop can starve another until its busy
 timeout expires; a blocking ``flock`` wakes the waiter as soon as the lock is
 released. It is a scheduling aid only (the kernel drops it when a process
 dies); mutual exclusion is still SQLite's.
+
+A lock still busy after ``busy_timeout`` raises ``Throttled``: a write
+transaction that fails in any way is rolled back, so nothing was applied.
+Other SQLite and I/O errors raise ``StorageUnavailable``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from storage.ports import (
     Item,
     RequestCounter,
     StorageUnavailable,
+    Throttled,
     TransactOp,
 )
 from storage.validation import check_add, check_transact
@@ -113,6 +118,10 @@ class SqliteTable:
                 return job(conn)  # one statement: its own read transaction
             with self._write_turn():
                 return _in_transaction(conn, job)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):  # waited busy_timeout for the lock; rolled back: not applied
+                raise Throttled(f"sqlite {self._path}: {exc}") from exc
+            raise StorageUnavailable(f"sqlite {self._path}: {exc}") from exc
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailable(f"sqlite {self._path}: {exc}") from exc
 
@@ -139,6 +148,16 @@ class SqliteTable:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (extended codes included): another
+    connection held the lock for longer than the busy timeout."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
 
 
 def _in_transaction(conn: sqlite3.Connection, job: Job[T]) -> T:

@@ -10,6 +10,7 @@ import pytest
 from aiobotocore.session import AioSession
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     ParamValidationError,
     ReadTimeoutError,
@@ -18,7 +19,7 @@ from moto import mock_aws
 
 from storage import aws_resources
 from storage.aws_clients import MAX_POOL_CONNECTIONS, client_config, open_client
-from storage.aws_errors import translate
+from storage.aws_errors import MAYBE_APPLIED, attempt_maybe_applied, translate
 from storage.dynamo import DynamoTable
 from storage.ports import (
     ABSENT,
@@ -26,17 +27,25 @@ from storage.ports import (
     NotFound,
     StorageError,
     StorageUnavailable,
+    Throttled,
 )
 from storage.s3 import S3ObjectStore
 from tests.support.moto_aio import moto_session
 
 
-def client_error(code: str, status: int = 400, retries: int = 0, **extra: Any) -> ClientError:
-    response = {
-        "Error": {"Code": code, "Message": code},
-        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
-        **extra,
-    }
+def client_error(
+    code: str,
+    status: int = 400,
+    retries: int = 0,
+    maybe_applied: bool | None = None,
+    **extra: Any,
+) -> ClientError:
+    """A ClientError as aiobotocore raises it; ``maybe_applied`` is what the
+    adapters' attempt observer adds (None: no observer)."""
+    metadata: dict[str, Any] = {"HTTPStatusCode": status, "RetryAttempts": retries}
+    if maybe_applied is not None:
+        metadata[MAYBE_APPLIED] = maybe_applied
+    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": metadata, **extra}
     return ClientError(response, "Operation")
 
 
@@ -50,12 +59,39 @@ def reasons(*codes: str) -> dict[str, Any]:
         (client_error("ConditionalCheckFailedException"), ConditionFailed),
         (client_error("PreconditionFailed", 412), ConditionFailed),
         (client_error("ConditionalRequestConflict", 409), ConditionFailed),
-        # A condition that failed on a retry may have failed on our own write.
+        # A condition that failed on a retry may have failed on our own write...
         (client_error("ConditionalCheckFailedException", retries=1), StorageUnavailable),
         (client_error("PreconditionFailed", 412, retries=2), StorageUnavailable),
         (
+            client_error("ConditionalCheckFailedException", retries=1, maybe_applied=True),
+            StorageUnavailable,
+        ),
+        # ... unless every earlier attempt was refused (throttled: not applied).
+        (
+            client_error("ConditionalCheckFailedException", retries=3, maybe_applied=False),
+            ConditionFailed,
+        ),
+        (
             client_error(
                 "TransactionCanceledException", **reasons("None", "ConditionalCheckFailed")
+            ),
+            ConditionFailed,
+        ),
+        # Transactions too: not every server honours the idempotency token.
+        (
+            client_error(
+                "TransactionCanceledException",
+                retries=1,
+                **reasons("None", "ConditionalCheckFailed"),
+            ),
+            StorageUnavailable,
+        ),
+        (
+            client_error(
+                "TransactionCanceledException",
+                retries=1,
+                maybe_applied=False,
+                **reasons("ConditionalCheckFailed"),
             ),
             ConditionFailed,
         ),
@@ -63,13 +99,37 @@ def reasons(*codes: str) -> dict[str, Any]:
             client_error("TransactionCanceledException", **reasons("TransactionConflict", "None")),
             StorageUnavailable,
         ),
+        (
+            client_error("TransactionCanceledException", **reasons("ThrottlingError", "None")),
+            Throttled,
+        ),
+        (
+            client_error(
+                "TransactionCanceledException",
+                **reasons("ProvisionedThroughputExceeded", "ThrottlingError"),
+            ),
+            Throttled,
+        ),
+        (
+            client_error(
+                "TransactionCanceledException",
+                **reasons("ThrottlingError", "TransactionConflict"),
+            ),
+            StorageUnavailable,
+        ),
         (client_error("TransactionCanceledException", **reasons("ValidationError")), ValueError),
         (client_error("NoSuchKey", 404), NotFound),
-        (client_error("ThrottlingException"), StorageUnavailable),
-        (client_error("ProvisionedThroughputExceededException"), StorageUnavailable),
-        (client_error("RequestLimitExceeded"), StorageUnavailable),
+        (client_error("ThrottlingException"), Throttled),
+        (client_error("ProvisionedThroughputExceededException"), Throttled),
+        (client_error("RequestLimitExceeded"), Throttled),
+        (client_error("SlowDown", 503), Throttled),
+        (client_error("SlowDown", 503, retries=3, maybe_applied=False), Throttled),
+        # A throttle says nothing of an earlier attempt that may have been applied.
+        (client_error("SlowDown", 503, retries=3, maybe_applied=True), StorageUnavailable),
+        (client_error("ThrottlingException", retries=1), StorageUnavailable),
         (client_error("TransactionConflictException"), StorageUnavailable),
-        (client_error("SlowDown", 503), StorageUnavailable),
+        (client_error("TransactionInProgressException"), StorageUnavailable),
+        (client_error("ServiceUnavailable", 503), StorageUnavailable),
         (client_error("InternalError", 500), StorageUnavailable),
         (client_error("SomethingNew", 502), StorageUnavailable),
         (client_error("ValidationException"), ValueError),
@@ -85,6 +145,59 @@ def reasons(*codes: str) -> dict[str, Any]:
 def test_errors_are_translated(error: Exception, expected: type[Exception]) -> None:
     translated = translate(error)
     assert type(translated) is expected
+
+
+class _Refused(aiohttp.ClientConnectorError):
+    """A connection that never opened (its constructor needs a real key)."""
+
+    def __init__(self) -> None:
+        pass
+
+
+class _Http:
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+
+
+def _answer(status: int, code: str = "") -> tuple[_Http, dict[str, Any]]:
+    return _Http(status), {"Error": {"Code": code}} if code else {}
+
+
+@pytest.mark.parametrize(
+    ("response", "exception", "maybe"),
+    [
+        (_answer(400, "ProvisionedThroughputExceededException"), None, False),
+        (_answer(400, "ThrottlingException"), None, False),
+        (_answer(503, "SlowDown"), None, False),
+        (_answer(412, "PreconditionFailed"), None, False),
+        (_answer(400, "ConditionalCheckFailedException"), None, False),
+        (_answer(500, "InternalServerError"), None, True),
+        (_answer(503, "ServiceUnavailable"), None, True),
+        (_answer(200), None, True),
+        (None, ReadTimeoutError(endpoint_url="http://x"), True),
+        (None, EndpointConnectionError(endpoint_url="http://x"), True),
+        (
+            None,
+            EndpointConnectionError(
+                endpoint_url="http://x", error=aiohttp.ServerDisconnectedError()
+            ),
+            True,
+        ),
+        (
+            None,
+            EndpointConnectionError(
+                endpoint_url="http://x",
+                error=_Refused(),
+            ),
+            False,
+        ),
+        (None, ConnectTimeoutError(endpoint_url="http://x"), False),
+    ],
+)
+def test_which_attempts_may_have_been_applied(
+    response: Any, exception: Exception | None, maybe: bool
+) -> None:
+    assert attempt_maybe_applied(response, exception) is maybe
 
 
 class FailingClient:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
 from storage.embedded import TABLE_FILE, EmbeddedObjectStore, embedded_storage
-from storage.ports import ABSENT, ConditionFailed, Storage
+from storage.ports import ABSENT, ConditionFailed, Storage, Throttled
 from storage.sqlite_table import SqliteTable
 from tests.support import table_increments
 
@@ -123,3 +124,20 @@ async def test_files_are_private_and_no_temporary_files_remain(tmp_path: Path) -
 
 def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_throttled(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock longer than the busy timeout:
+    the write is refused and rolled back (``Throttled``: not applied)."""
+    table = SqliteTable(tmp_path / TABLE_FILE, busy_timeout=0.05)
+    await table.put({"pk": "p", "sk": "s", "n": 1}, expect=ABSENT)
+    other = sqlite3.connect(tmp_path / TABLE_FILE, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Throttled):
+            await table.put({"pk": "p", "sk": "s", "n": 2}, expect=1)
+        other.execute("ROLLBACK")
+        assert await table.put({"pk": "p", "sk": "s", "n": 3}, expect=1) == 2
+    finally:
+        other.close()
+        await table.close()

@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.loaders import Loader
 from botocore.parsers import QueryParser
+from botocore.retries.standard import (
+    RetryContext,
+    StandardRetryConditions,
+    ThrottlingErrorDetector,
+)
+from botocore.retryhandler import create_retry_handler
+from botocore.translate import build_retry_config
 
 from handlers.json_protocol import encode_json_error
 from handlers.query_protocol import encode_query_error
 from service import errors
-from service.errors import SqsError
+from service.errors import SqsError, from_storage_error
+from storage.ports import ConditionFailed, StorageError, StorageUnavailable, Throttled
 from tests.protocol.wire import client_parse
 
 
@@ -82,3 +92,41 @@ def test_error_messages_with_lone_surrogates_still_render() -> None:
     assert json.loads(body)["message"] == err.message
     _, _, xml = encode_query_error(err, "r")
     assert "bad \ufffd value \ufffd" in xml.decode()
+
+
+@pytest.mark.parametrize(
+    ("storage_error", "expected"),
+    [
+        (Throttled("SlowDown"), errors.RequestThrottled),
+        (StorageUnavailable("timeout"), errors.ServiceUnavailable),
+        (ConditionFailed("kept racing"), errors.ServiceUnavailable),
+        (StorageError("other"), errors.ServiceUnavailable),
+    ],
+)
+def test_storage_failures_are_errors_every_sdk_retries(
+    storage_error: StorageError, expected: type[SqsError]
+) -> None:
+    """Throttled storage becomes SQS's own throttling error, which botocore
+    classifies as throttling (standard and adaptive modes back off on it, and
+    the legacy mode's SQS rule is "RequestThrottled with 403"); anything else
+    a 503, retried as transient."""
+    err = from_storage_error(storage_error)
+    assert type(err) is expected
+    status, headers, body = encode_json_error(err, "r")
+    parsed = client_parse("json", "SendMessage", status, headers, body)
+    http = AWSResponse("http://q", status, headers, None)
+    context = RetryContext(attempt_number=1, parsed_response=parsed, http_response=http)
+    assert StandardRetryConditions().is_retryable(context)
+    throttling = ThrottlingErrorDetector(None).is_throttling_error_from_context(context)
+    assert throttling is (expected is errors.RequestThrottled)
+    model = Loader().load_data("_retry")
+    legacy = create_retry_handler(
+        build_retry_config("sqs", model["retry"], model.get("definitions", {})), "SendMessage"
+    )
+    delay = legacy(
+        attempts=1,
+        response=(http, parsed),
+        caught_exception=None,
+        request_dict={"context": {}},
+    )
+    assert delay is not None

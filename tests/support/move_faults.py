@@ -87,11 +87,11 @@ def arm_crash_point(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
     (instead of the SIGKILL a real process gets) and disarms it."""
 
     def killed(pid: int, sig: int) -> None:
-        monkeypatch.setattr(crash_points, "_armed", None)
+        crash_points.disarm()
         raise Crash(point)
 
-    monkeypatch.setattr(crash_points, "_armed", point)
-    monkeypatch.setattr(crash_points, "_remaining", 1)
+    monkeypatch.setattr(crash_points, "_armed", {point: 1})
+    monkeypatch.setattr(crash_points, "_active", True)
     monkeypatch.setattr(os, "kill", killed)
 
 

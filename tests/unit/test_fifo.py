@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from service.clock import ManualClock
+from service.constants import CLOCK_SKEW_TOLERANCE_MS
 from service.context import RequestContext
 from service.errors import InvalidAttributeValue, InvalidParameterValue, MissingParameter
 from service.send import SendEntry
@@ -108,7 +109,7 @@ async def test_group_lock_holds_until_delete_or_timeout(
     (first,) = await receive(svc, ctx, fifo_url, max_messages=1, visibility_timeout=30)
     assert first["Body"] == "m0"
     assert await receive(svc, ctx, fifo_url) == []  # group locked while m0 is in flight
-    clock.advance(30)
+    clock.advance(30 + CLOCK_SKEW_TOLERANCE_MS / 1000)
     (again,) = await receive(svc, ctx, fifo_url, max_messages=1)
     assert again["Body"] == "m0"  # redelivered first, order kept
     assert again["Attributes"]["ApproximateReceiveCount"] == "2"
@@ -246,3 +247,31 @@ async def test_receive_request_attempt_id_returns_the_same_messages(
     assert len(await receive(svc, ctx, fifo_url, attempt_id="try-1")) == 1
     with pytest.raises(InvalidParameterValue):
         await receive(svc, ctx, fifo_url, attempt_id="bad id with spaces")
+
+
+async def test_a_retried_attempt_resets_the_visibility_timeout(
+    svc: QueueService, ctx: RequestContext, fifo_url: str, clock: ManualClock
+) -> None:
+    await svc.send_message(ctx, fifo_url, entry("m", "g"))
+    (first,) = await receive(svc, ctx, fifo_url, visibility_timeout=30, attempt_id="a")
+    clock.advance(20)
+    (retry,) = await receive(svc, ctx, fifo_url, visibility_timeout=30, attempt_id="a")
+    assert retry["ReceiptHandle"] == first["ReceiptHandle"]
+    clock.advance(20)  # 40 s after the first receive, 20 s after the retry: still held
+    assert await receive(svc, ctx, fifo_url) == []
+    clock.advance(10 + CLOCK_SKEW_TOLERANCE_MS / 1000)
+    (again,) = await receive(svc, ctx, fifo_url)
+    assert again["Body"] == "m"
+
+
+async def test_a_retried_attempt_leaves_out_leases_that_lapsed(
+    svc: QueueService, ctx: RequestContext, fifo_url: str, clock: ManualClock
+) -> None:
+    """Once a lease lapsed the message is anyone's: a late retry must not
+    hand it out again as if it still held it."""
+    await svc.send_message(ctx, fifo_url, entry("m", "g"))
+    await receive(svc, ctx, fifo_url, visibility_timeout=5, attempt_id="a")
+    clock.advance(6)
+    assert await receive(svc, ctx, fifo_url, attempt_id="a") == []
+    (taken,) = await receive(svc, ctx, fifo_url, visibility_timeout=30)  # free for others
+    assert taken["Body"] == "m"

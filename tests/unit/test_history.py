@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from tests.support.history import (
     CheckReport,
@@ -13,6 +14,10 @@ from tests.support.history import (
     SendUnacknowledged,
     Sent,
     VisibilityChanged,
+    _earlier_in_group,
+    _leases,
+    _same_response,
+    _sends,
     check,
 )
 
@@ -279,3 +284,57 @@ def test_fifo_order_by_send_time_and_only_when_certain() -> None:
     f1_early = recv("f1", 0.5, group="g")
     racing: list[Event] = [first, second, f1_early, delete(f1_early, 2.05), f2, delete(f2, 3)]
     assert anomalies(check(racing)) == set()
+
+
+def _fifo_violations_pairwise(events: list[Event], tolerance: float) -> set[tuple[str, str]]:
+    """The FIFO rule of the docstring, every pair of sends compared (the
+    checker skips most pairs when every send has a sequence number)."""
+    leases = _leases(events)
+    sends = [s for s in _sends(events).values() if s.group_id is not None]
+    position = {id(e): i for i, e in enumerate(events)}
+    found = set()
+    for later in sends:
+        if not leases.get(later.message_id):
+            continue
+        delivered = leases[later.message_id][0].receive
+        for earlier in sends:
+            if earlier.group_id != later.group_id or not _earlier_in_group(earlier, later):
+                continue
+            own = leases.get(earlier.message_id, [])
+            requested = [d.t_request for lease in own for d in lease.deletes]
+            if min(requested, default=float("inf")) <= delivered.t_response + tolerance:
+                continue
+            if not any(
+                _same_response(lease.receive, delivered)
+                and position[id(lease.receive)] < position[id(delivered)]
+                for lease in own
+            ):
+                found.add((delivered.receipt_handle, earlier.message_id))
+    return found
+
+
+def test_fifo_violations_match_the_pairwise_rule_on_random_histories() -> None:
+    rng = random.Random(7)
+    violating = 0
+    for _ in range(300):
+        with_sequences = rng.random() < 0.7
+        events: list[Event] = []
+        messages = [f"m{i}" for i in range(rng.randint(1, 8))]
+        for n, key in enumerate(messages):
+            seq = n + 1 if with_sequences else None
+            events.append(sent(key, rng.uniform(0, 3), rng.choice("gh"), seq))
+        for _ in range(rng.randint(0, 8)):
+            t, consumer = rng.uniform(0, 10), rng.choice(["c1", "c2"])
+            for key in rng.sample(messages, rng.randint(1, len(messages))):  # one response
+                got = recv(key, t, 2, consumer=consumer)
+                events.append(got)
+                if rng.random() < 0.7:
+                    events.append(delete(got, t + rng.uniform(0, 3), ok=rng.random() < 0.8))
+        expected = _fifo_violations_pairwise(events, 0.05)
+        found = {
+            (v.delivered.receipt_handle, v.pending_message_id)
+            for v in check(events, tolerance=0.05).fifo_order_violations
+        }
+        assert found == expected
+        violating += bool(expected)
+    assert 30 < violating < 270

@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from service.clock import ManualClock
+from service.constants import CLOCK_SKEW_TOLERANCE_MS
 from service.context import RequestContext
 from service.errors import (
     BatchEntryIdsNotDistinct,
@@ -64,6 +65,8 @@ async def test_visibility_timeout_expiry_redelivers_and_stale_handle_is_harmless
     await svc.send_message(ctx, queue_url, SendEntry("again"))
     (first,) = await receive(svc, ctx, queue_url, visibility_timeout=10)
     clock.advance(10)
+    assert await receive(svc, ctx, queue_url) == []  # held for the skew tolerance too
+    clock.advance(CLOCK_SKEW_TOLERANCE_MS / 1000)
     (second,) = await receive(
         svc, ctx, queue_url, system_attribute_names=["ApproximateReceiveCount"]
     )

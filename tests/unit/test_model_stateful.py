@@ -37,7 +37,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from service.clock import ManualClock
+from service.clock import ManualClock, lease_expiry
 from service.constants import PURGE_INTERVAL_SECONDS
 from service.context import RequestContext
 from service.errors import (
@@ -217,7 +217,7 @@ class QueueMachine(RuleBasedStateMachine):
         if len(due) <= CANDIDATES and len(got) < want:
             for segment in purged_due:  # every candidate was visited: discarded
                 segment.maybe_stored = False
-        until = now + (DEFAULT_VISIBILITY_S if timeout is None else timeout) * 1000
+        until = lease_expiry(now, DEFAULT_VISIBILITY_S if timeout is None else timeout)
         for m in got:
             index = model.by_body[m["Body"]]
             message = model.messages[index]
@@ -265,7 +265,7 @@ class QueueMachine(RuleBasedStateMachine):
         else:
             assert expected is None, f"expected {expected.__name__}, got success"
             event("change_visibility: success")
-            message.visible_at = now + timeout * 1000
+            message.visible_at = lease_expiry(now, timeout)
 
     @rule(chance=st.integers(0, 3))
     def purge(self, chance: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,13 @@ import pytest
 from service.clock import ManualClock
 from service.context import RequestContext
 from service.errors import PurgeQueueInProgress
+from service.fifo_attempts import attempt_partition
+from service.fifo_model import (
+    GroupSegment,
+    dedup_partition,
+    group_partition,
+    group_segment_partition,
+)
 from service.queue_names import parse_queue_url
 from service.queue_registry import GRAVES_PARTITION
 from service.queue_stats import stats_partition
@@ -254,9 +261,109 @@ async def test_deleted_queue_is_removed_and_a_new_one_with_its_name_is_not(
     assert [m["Body"] for m in await receive_bodies(svc, ctx, url)] == ["new"]
 
 
-async def test_fifo_queues_are_skipped(svc: QueueService, ctx: RequestContext) -> None:
-    await svc.create_queue(ctx, "f.fifo", {"FifoQueue": "true"}, {})
-    assert (await svc.sweep()).skipped == 1
+async def test_fifo_commit_objects_go_once_no_group_segment_names_them(
+    store_svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    svc = store_svc
+    url = await make_queue(svc, ctx, "f.fifo", FifoQueue="true")
+    qid = await queue_id(svc, url)
+    # one commit shared by two groups; the second commit has one group
+    entries = [SendEntry(f"a{i}", group_id="A", deduplication_id=f"a{i}") for i in range(2)]
+    entries.append(SendEntry("b0", group_id="B", deduplication_id="b0"))
+    batch = [replace(e, entry_id=str(i)) for i, e in enumerate(entries)]
+    await svc.send_message_batch(ctx, url, batch)
+    clock.advance(1)  # object ids are time-ordered: the shared commit's sorts first
+    await svc.send_message(ctx, url, SendEntry("b1", group_id="B", deduplication_id="b1"))
+    first, second = sorted(await keys(svc, qid))
+    clock.advance(SAFETY_S + 1)
+    report = await svc.sweep()
+    assert report.orphan_objects == 0
+    got = await receive_bodies(svc, ctx, url)
+    by_body = {m["Body"]: m for m in got}
+    for body in ("a0", "a1"):
+        await svc.delete_message(ctx, url, by_body[body]["ReceiptHandle"])
+    await svc.sweep()  # group A's segment is gone; B's segment of that commit is not
+    assert sorted(await keys(svc, qid)) == [first, second]
+    await svc.delete_message(ctx, url, by_body["b0"]["ReceiptHandle"])
+    report = await svc.sweep()
+    assert report.orphan_objects == 1
+    assert await keys(svc, qid) == [second]
+    (b1,) = decode_segment_object(await svc.storage.objects.get(second))
+    assert b1.body == "b1"
+    clock.advance(31)  # b1 was leased with the rest: its lease lapses, it comes back
+    (again,) = await receive_bodies(svc, ctx, url)
+    assert again["Body"] == "b1"
+
+
+async def test_fifo_expired_deduplication_and_attempt_items_go(
+    store_svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    svc = store_svc
+    url = await make_queue(svc, ctx, "d.fifo", FifoQueue="true")
+    qid = await queue_id(svc, url)
+    await svc.send_message(ctx, url, SendEntry("x", group_id="G", deduplication_id="x"))
+    await svc.receive_message(ctx, url, max_messages=1, attempt_id="attempt-1")
+    assert (await svc.sweep()).expired_items == 0  # inside the 5-minute window
+    assert len(await items(svc, dedup_partition(qid))) == 1
+    assert len(await items(svc, attempt_partition(qid))) == 1
+    clock.advance(5 * 60 + 1)
+    assert (await svc.sweep()).expired_items == 2
+    assert await items(svc, dedup_partition(qid)) == []
+    assert await items(svc, attempt_partition(qid)) == []
+    # the same deduplication id is a new message now, and is still deduplicated after
+    first = await svc.send_message(ctx, url, SendEntry("x", group_id="G", deduplication_id="x"))
+    again = await svc.send_message(ctx, url, SendEntry("x", group_id="G", deduplication_id="x"))
+    assert first["MessageId"] == again["MessageId"]
+
+
+# ---- counts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+async def test_counts_lost_with_a_killed_process_are_corrected_by_two_sweeps(
+    clock: ManualClock, ctx: RequestContext, fifo: bool
+) -> None:
+    storage = memory_storage()
+    killed = QueueService(storage, clock)
+    name, attrs = ("lost.fifo", {"FifoQueue": "true"}) if fifo else ("lost", {})
+    url = await make_queue(killed, ctx, name, **attrs)
+    for i in range(7):
+        group, dedup = (f"g{i % 2}", f"d{i}") if fifo else (None, None)
+        await killed.send_message(
+            ctx, url, SendEntry(f"m{i}", group_id=group, deduplication_id=dedup)
+        )
+    # the process dies with its counter deltas unflushed: never closed
+    svc = QueueService(storage, clock)
+    assert await visible_count(svc, ctx, url) == 0
+    first = await svc.sweep()
+    assert first.recounted == 0  # seen once: maybe traffic in flight
+    assert await visible_count(svc, ctx, url) == 0
+    second = await svc.sweep()
+    assert second.recounted == 1
+    assert await visible_count(svc, ctx, url) == 7
+    assert (await svc.sweep()).recounted == 0  # nothing left to correct
+    assert await visible_count(svc, ctx, url) == 7
+    await svc.close()
+
+
+async def test_a_difference_that_changes_between_sweeps_is_not_corrected(
+    svc: QueueService, ctx: RequestContext
+) -> None:
+    """Another process's deltas still buffered look like drift once: the
+    sweeper must wait until the same difference is seen again."""
+    url = await make_queue(svc, ctx, "busy")
+    qid = await queue_id(svc, url)
+    for i in range(3):
+        await svc.send_message(ctx, url, SendEntry(f"m{i}"))
+    counter = (stats_partition(qid), "c")
+    await svc.storage.table.add(*counter, {"total": 2})  # off by 2 ...
+    assert (await svc.sweep()).recounted == 0
+    await svc.storage.table.add(*counter, {"total": -2})  # ... which a late flush settled
+    await svc.storage.table.add(*counter, {"total": 4})  # and a new difference
+    assert (await svc.sweep()).recounted == 0
+    assert await visible_count(svc, ctx, url) == 7
+    assert (await svc.sweep()).recounted == 1  # the new one, seen twice
+    assert await visible_count(svc, ctx, url) == 3
 
 
 async def test_background_loop_sweeps(clock: ManualClock, ctx: RequestContext) -> None:
@@ -306,24 +413,54 @@ async def stored_live(svc: QueueService, qid: str) -> set[str]:
     return found
 
 
+async def stored_live_fifo(svc: QueueService, qid: str) -> set[str]:
+    """The same for a FIFO queue: live entries of the group segments found
+    from the group items, each of whose commit object must exist."""
+    found: set[str] = set()
+    for group in await items(svc, group_partition(qid)):
+        for item in await items(svc, group_segment_partition(qid, str(group["sk"]))):
+            segment = GroupSegment.from_item(qid, str(group["sk"]), item)
+            data = await svc.storage.objects.get(object_key(qid, segment.object_id))
+            messages = decode_segment_object(data)
+            found |= {
+                messages[position].body
+                for position, state in zip(segment.positions, segment.states, strict=True)
+                if not state.deleted
+            }
+    return found
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("safety_ms", [SAFETY_AGE_MS, 0])
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
 async def test_random_operations_with_a_sweep_after_each_lose_nothing_live(
-    svc: QueueService, ctx: RequestContext, clock: ManualClock, seed: int, safety_ms: int
+    svc: QueueService,
+    ctx: RequestContext,
+    clock: ManualClock,
+    seed: int,
+    safety_ms: int,
+    fifo: bool,
 ) -> None:
     rng = random.Random(seed)
     # safety 0 is the harshest sweeper: no grace at all (there are no
     # concurrent commits here for it to protect)
     svc.sweeper = Sweeper(svc.storage, svc.queues, svc.stats, clock, safety_age_ms=safety_ms)
-    url = await make_queue(svc, ctx, "model", MessageRetentionPeriod="120")
+    attrs = {"FifoQueue": "true"} if fifo else {}
+    url = await make_queue(
+        svc, ctx, "model.fifo" if fifo else "model", MessageRetentionPeriod="120", **attrs
+    )
     qid = await queue_id(svc, url)
+    live = stored_live_fifo if fifo else stored_live
     model = Model(retention_ms=120_000)
     handles: dict[str, str] = {}
     for step in range(60):
         op = rng.choice(["send", "send", "receive", "delete", "advance", "purge", "orphan"])
         if op == "send":
             body = f"m{step}"
-            await svc.send_message(ctx, url, SendEntry(body))
+            group = f"g{rng.randrange(3)}" if fifo else None
+            await svc.send_message(
+                ctx, url, SendEntry(body, group_id=group, deduplication_id=group and body)
+            )
             # enqueued after the last purge, even in its millisecond (QueueRecord.enqueue_time)
             model.sent[body] = max(clock.now_ms(), model.purged_ms + 1)
         elif op == "receive":
@@ -348,8 +485,13 @@ async def test_random_operations_with_a_sweep_after_each_lose_nothing_live(
         elif op == "orphan":
             await put_orphan(svc, qid, clock.now_ms())
         await svc.sweep()
-        assert model.alive(clock.now_ms()) <= await stored_live(svc, qid)
+        assert model.alive(clock.now_ms()) <= await live(svc, qid)
     clock.advance(6)  # every lease (at most 5 s) has ended
     now = clock.now_ms()
-    drained = {m["Body"] for m in await receive_bodies(svc, ctx, url)}
-    assert drained == model.alive(now)
+    drained = await receive_bodies(svc, ctx, url)
+    assert {m["Body"] for m in drained} == model.alive(now)
+    for m in drained:
+        await svc.delete_message(ctx, url, m["ReceiptHandle"])
+    await svc.sweep()
+    await svc.sweep()
+    assert await visible_count(svc, ctx, url) == 0  # no drift left: nothing was lost
