@@ -173,6 +173,26 @@ class FifoReceiver:
             self._stats.leased(queue.queue_id, lease.state.visible_at, now)
         taken.leases += pick.leases
 
+    async def drop_expired(self, queue: QueueRecord, group_id: str) -> int:
+        """Remove the expired or purged messages at the head of an unlocked
+        group, as a receive does when it meets them (for the sweeper, so a
+        queue nobody receives from still loses them); how many went."""
+        now = self._clock.now_ms()
+        group = await self._store.group(queue.queue_id, group_id)
+        if group is None or group.is_locked(now):
+            return 0
+        segments = await self._store.head_segments(queue.queue_id, group_id)
+        pick = _pick(queue, segments, 0, now, now)
+        if not pick.gone:
+            return 0
+        _update_group(group, pick, now, now, has_segments=bool(segments))
+        try:
+            await self._store.save(group, pick.changed)
+        except ConditionFailed:
+            return 0  # changed since read: the next sweep looks again
+        self._stats.gone(queue.queue_id, pick.gone)
+        return pick.gone
+
     async def _renew(
         self, queue: QueueRecord, codec: ReceiptCodec, leases: list[FifoLease], timeout_s: int
     ) -> list[FifoLease]:

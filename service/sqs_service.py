@@ -98,7 +98,6 @@ class QueueService:
         self.clock = clock or SystemClock()
         self.queues = QueueRegistry(storage.table, self.clock)
         self.stats = QueueStats(storage.table)
-        self.sweeper = Sweeper(storage, self.queues, self.stats, self.clock)
         self._accounts = tuple(accounts)
         self._sweep_interval_s = sweep_interval_s
         self._cache = SegmentCache(storage.objects)
@@ -141,6 +140,9 @@ class QueueService:
             dead_letters=fifo_dead_letters,
         )
         self._fifo_leases = FifoLeaseKeeper(fifo_store, self.stats, self.clock)
+        self.sweeper = Sweeper(
+            storage, self.queues, self.stats, self.clock, fifo=self._fifo_receiver
+        )
         self._codec: ReceiptCodec | None = None
 
     def _committer_for(self, record: QueueRecord) -> GroupCommitter:

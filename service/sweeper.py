@@ -16,14 +16,16 @@ for FIFO queues:
    messages go; the object is garbage once no group segment names it, and is
    removed once older than ``safety_age_ms``.
 2. *Expired deduplication and receive-attempt items* (past ``exp``).
-
-(Group segments whose messages expired stay until a receive meets them.)
+3. *Expired and purged messages* at the head of an unlocked group, removed
+   by the receive path's own rule and transaction
+   (``FifoReceiver.drop_expired``), so a queue nobody receives from still
+   loses them; their group segments go, and then their commit objects.
 
 for every queue:
 
-3. *Graves*: the items, objects and counters of deleted queues (``graves``
+4. *Graves*: the items, objects and counters of deleted queues (``graves``
    partition), then the grave item itself.
-4. *Counts*: the walk over a queue's state items also counts the messages
+5. *Counts*: the walk over a queue's state items also counts the messages
    the counter's ``total`` should include (live and not purged: expired ones
    count until a receive or a sweep removes them, as the counter does). A
    process killed with counter deltas still buffered leaves ``total`` off by
@@ -91,6 +93,11 @@ was seen (segments are read in key order, and keys never change); a segment
 created after the walk began names a fresh object, which the safety age
 protects.
 
+*Expired FIFO messages* are removed by ``FifoReceiver.drop_expired``: the
+rule and the transaction a receive uses when it meets them at a group's head
+(conditioned on the group's and the segments' versions), only for a group no
+lease locks; so the sweeper removes nothing a receive would not.
+
 *Expired FIFO items.* Deduplication and receive-attempt items past ``exp``
 decide nothing (both readers treat them as absent); each is deleted
 conditioned on the version read, so one renewed meanwhile stays.
@@ -113,6 +120,7 @@ from service.fifo_model import (
     group_segment_partition,
     sequence_partition,
 )
+from service.fifo_receive import FifoReceiver
 from service.queue_names import QueueRef
 from service.queue_registry import GRAVES_PARTITION, QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats, stats_partition
@@ -141,6 +149,7 @@ class SweepReport:
     races: int = 0  # segments left alone: changed meanwhile, or leased recently
     graves: int = 0  # deleted queues fully removed
     expired_items: int = 0  # FIFO deduplication and receive-attempt items past their window
+    fifo_expired: int = 0  # expired or purged FIFO messages removed from their groups
     recounted: int = 0  # queues whose drifted message count was corrected
 
     def add(self, other: SweepReport) -> SweepReport:
@@ -159,6 +168,7 @@ class Sweeper:
         *,
         safety_age_ms: int = SAFETY_AGE_MS,
         page: int = PAGE,
+        fifo: FifoReceiver | None = None,
     ) -> None:
         self._objects = storage.objects
         self._table = storage.table
@@ -167,6 +177,8 @@ class Sweeper:
         self._clock = clock
         self._safety_ms = safety_age_ms
         self._page = page
+        #: removes expired messages from FIFO groups (None: left to receives)
+        self.fifo = fifo
         #: queue id -> the count difference the last sweep found
         self._drift: dict[str, int] = {}
 
@@ -175,8 +187,11 @@ class Sweeper:
     async def sweep_queue(self, queue: QueueRecord) -> SweepReport:
         report = SweepReport()
         if queue.settings.fifo:
-            held, referenced = await self._walk_fifo(queue)
+            held, referenced, stale = await self._walk_fifo(queue)
             await self._recount(queue, held, report)
+            if self.fifo is not None:
+                for group_id in stale:
+                    report.fifo_expired += await self.fifo.drop_expired(queue, group_id)
             await self._sweep_orphans(queue.queue_id, report, referenced)
             for pk in (dedup_partition(queue.queue_id), attempt_partition(queue.queue_id)):
                 await self._sweep_expired(pk, report)
@@ -195,18 +210,24 @@ class Sweeper:
                 held += _counted(queue, segment.states, segment.arrived_ms)
         return held
 
-    async def _walk_fifo(self, queue: QueueRecord) -> tuple[int, set[str]]:
-        """How many messages the group segments hold, and the commit objects
-        they refer to."""
+    async def _walk_fifo(self, queue: QueueRecord) -> tuple[int, set[str], list[str]]:
+        """How many messages the group segments hold, the commit objects
+        they refer to, and the groups with live messages the queue no longer
+        holds (expired or purged)."""
         held = 0
         referenced: set[str] = set()
+        stale: list[str] = []
+        now = self._clock.now_ms()
         async for group in self._items(group_partition(queue.queue_id)):
             group_id = str(group["sk"])
             async for item in self._items(group_segment_partition(queue.queue_id, group_id)):
                 segment = GroupSegment.from_item(queue.queue_id, group_id, item)
                 held += _counted(queue, segment.states, segment.arrived_ms)
                 referenced.add(segment.object_id)
-        return held, referenced
+                gone = not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms)
+                if gone and segment.live and stale[-1:] != [group_id]:
+                    stale.append(group_id)
+        return held, referenced, stale
 
     async def _items(self, pk: str) -> AsyncIterator[Item]:
         after = ""

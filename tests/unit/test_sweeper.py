@@ -295,6 +295,50 @@ async def test_fifo_commit_objects_go_once_no_group_segment_names_them(
     assert again["Body"] == "b1"
 
 
+async def send_old(svc: QueueService, ctx: RequestContext, url: str, group: str, n: int) -> None:
+    for i in range(n):
+        entry = SendEntry(f"{group}{i}", group_id=group, deduplication_id=f"{group}{i}")
+        await svc.send_message(ctx, url, entry)
+
+
+async def test_fifo_expired_messages_go_without_a_receive(
+    store_svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    svc = store_svc
+    url = await make_queue(svc, ctx, "old.fifo", FifoQueue="true", MessageRetentionPeriod="60")
+    qid = await queue_id(svc, url)
+    await send_old(svc, ctx, url, "old", 3)
+    clock.advance(40)
+    await send_old(svc, ctx, url, "young", 1)
+    clock.advance(25)  # the "old" group's messages are past retention
+    assert (await svc.sweep()).fifo_expired == 3
+    assert [str(g["sk"]) for g in await items(svc, group_partition(qid))] == ["young"]
+    assert await items(svc, group_segment_partition(qid, "old")) == []
+    assert await visible_count(svc, ctx, url) == 1
+    (young,) = await receive_bodies(svc, ctx, url)
+    assert young["Body"] == "young0"
+    await svc.delete_message(ctx, url, young["ReceiptHandle"])
+    clock.advance(SAFETY_S)
+    await svc.sweep()
+    assert await keys(svc, qid) == []  # both commit objects, once nothing names them
+
+
+async def test_fifo_expired_messages_of_a_locked_group_wait_for_its_lease(
+    store_svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    svc = store_svc
+    url = await make_queue(svc, ctx, "locked.fifo", FifoQueue="true", MessageRetentionPeriod="60")
+    await send_old(svc, ctx, url, "g", 3)
+    result = await svc.receive_message(ctx, url, max_messages=1, visibility_timeout=600)
+    (held,) = result["Messages"]
+    assert held["Body"] == "g0"
+    clock.advance(65)
+    assert (await svc.sweep()).fifo_expired == 0  # the group is its lease holder's
+    clock.advance(600)  # the lease lapsed
+    assert (await svc.sweep()).fifo_expired == 3
+    assert await visible_count(svc, ctx, url) == 0
+
+
 async def test_fifo_expired_deduplication_and_attempt_items_go(
     store_svc: QueueService, ctx: RequestContext, clock: ManualClock
 ) -> None:
@@ -444,7 +488,14 @@ async def test_random_operations_with_a_sweep_after_each_lose_nothing_live(
     rng = random.Random(seed)
     # safety 0 is the harshest sweeper: no grace at all (there are no
     # concurrent commits here for it to protect)
-    svc.sweeper = Sweeper(svc.storage, svc.queues, svc.stats, clock, safety_age_ms=safety_ms)
+    svc.sweeper = Sweeper(
+        svc.storage,
+        svc.queues,
+        svc.stats,
+        clock,
+        safety_age_ms=safety_ms,
+        fifo=svc.sweeper.fifo,
+    )
     attrs = {"FifoQueue": "true"} if fifo else {}
     url = await make_queue(
         svc, ctx, "model.fifo" if fifo else "model", MessageRetentionPeriod="120", **attrs
