@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from storage.ports import (
     ABSENT,
+    VERSION_ATTR,
     ConditionFailed,
     Item,
     ObjectStore,
@@ -59,4 +60,4 @@ async def create_item(table: Table, item: Item) -> int:
             raise exc from None
         if stored is None:
             raise
-        return int(stored["ver"])
+        return int(stored[VERSION_ATTR])

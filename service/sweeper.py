@@ -342,13 +342,8 @@ class Sweeper:
             return False  # a commit that loaded the record may still be writing
         queue_id = str(grave["sk"])
         # group segments before the group items that name them
-        after = ""
-        while groups := await self._table.query(
-            group_partition(queue_id), start_after=after, limit=self._page
-        ):
-            for group in groups:
-                await self._clear_partition(group_segment_partition(queue_id, str(group["sk"])))
-            after = str(groups[-1]["sk"])
+        async for group in self._items(group_partition(queue_id)):
+            await self._clear_partition(group_segment_partition(queue_id, str(group["sk"])))
         for pk in (
             segment_partition(queue_id),
             group_partition(queue_id),

@@ -141,11 +141,7 @@ def _translate_client_error(exc: ClientError) -> Exception:
     code, status, message = error_code(exc), http_status(exc), str(exc)
     unsure = maybe_applied_before(exc)
     if code in CONDITION_CODES:
-        if unsure:
-            return StorageUnavailable(
-                f"condition failed after an attempt that may have been applied: {message}"
-            )
-        return ConditionFailed(message)
+        return _condition_failed(message, unsure)
     if code == "TransactionCanceledException":
         return _translate_cancellation(exc, unsure)
     if code in NOT_FOUND_CODES:
@@ -157,6 +153,14 @@ def _translate_client_error(exc: ClientError) -> Exception:
     if code in INVALID_CODES:
         return ValueError(message)
     return StorageError(message)
+
+
+def _condition_failed(message: str, unsure: bool) -> StorageError:
+    if unsure:
+        return StorageUnavailable(
+            f"condition failed after an attempt that may have been applied: {message}"
+        )
+    return ConditionFailed(message)
 
 
 def _throttled(message: str, unsure: bool) -> StorageUnavailable:
@@ -171,12 +175,7 @@ def _translate_cancellation(exc: ClientError, unsure: bool) -> Exception:
     codes = set(cancellation_codes(exc)) - {"None"}
     message = str(exc)
     if "ConditionalCheckFailed" in codes:
-        if unsure:
-            return StorageUnavailable(
-                f"transaction condition failed after an attempt that may have been "
-                f"applied: {message}"
-            )
-        return ConditionFailed(message)
+        return _condition_failed(message, unsure)
     if codes and codes <= THROTTLE_REASONS:
         return _throttled(message, unsure)
     if codes <= TRANSIENT_REASONS:

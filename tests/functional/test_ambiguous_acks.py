@@ -28,9 +28,10 @@ import pytest
 from tests.functional.conftest import gateway_args
 from tests.support.bucketq_server import RunningServer, bucketq_server
 from tests.support.fault_proxy import FaultProxy
-from tests.support.fault_workload import Traffic, client, moto_server_process
+from tests.support.fault_workload import Traffic, client
 from tests.support.history import Received, Recorder, SendUnacknowledged, Sent
 from tests.support.lost_answers import LostAnswers, losing_client
+from tests.support.moto_process import moto_process
 from tests.support.soak import SOAK, scale
 
 VISIBILITY = 2  # seconds
@@ -55,7 +56,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     """`bucketq serve` on S3 + DynamoDB of a moto server (behind a proxy that
     only serialises requests: moto is not safe under concurrent writes)."""
     tmp = tmp_path_factory.mktemp("ambiguous-moto")
-    with moto_server_process() as moto, FaultProxy(moto) as proxy:
+    with moto_process(tmp / "moto.log") as moto, FaultProxy(moto) as proxy:
         args, env = gateway_args("moto", tmp, proxy.url)
         with bucketq_server(args, tmp / "server.log", env) as running:
             yield running

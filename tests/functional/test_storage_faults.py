@@ -43,9 +43,9 @@ from tests.support.fault_workload import (
     client,
     deliveries,
     drain_all,
-    moto_server_process,
 )
 from tests.support.history import Received, Sent
+from tests.support.moto_process import moto_process
 from tests.support.soak import scale, scale_float
 
 RATE = 0.2
@@ -60,8 +60,8 @@ DEADLINE = 90  # seconds for the producers to finish, and again for the drain
 
 
 @pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_server_process() as url:
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_process(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
 
 

@@ -21,21 +21,17 @@ go on until ``drain`` has seen the queue stay empty for ``quiet`` seconds.
 On a FIFO queue producer *p* sends over groups ``g{p}-0 .. g{p}-{k-1}``,
 each entry with its body as MessageDeduplicationId.
 
-``moto_server_process`` starts a moto server in its own process (so that
-the test process's threads do not share its interpreter lock).
+The moto server behind the proxy is ``tests.support.moto_process``: its
+own process (so the test's threads do not share its interpreter lock),
+answering one request at a time.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +39,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.bucketq_server import free_port
 from tests.support.history import Deleted, Received, Recorder, SendUnacknowledged, Sent
 
 CREDENTIALS = {"aws_access_key_id": "AKIDBUCKETQTEST", "aws_secret_access_key": "secret"}
@@ -66,38 +61,6 @@ def client(url: str, **config: Any) -> Any:
     return boto3.session.Session().client(
         "sqs", endpoint_url=url, region_name=REGION, config=Config(**options), **CREDENTIALS
     )
-
-
-@contextmanager
-def moto_server_process() -> Iterator[str]:
-    """A moto server (S3, DynamoDB, ...) in a child process; its URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass(frozen=True)
