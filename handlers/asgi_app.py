@@ -6,7 +6,9 @@ builds an ``HttpRequest`` with the host the client addressed, and writes the
 ``HttpResponse``. ``GET /health`` answers ``200 ok`` so tests and supervisors can tell
 the server is up; ``GET /debug/storage-requests`` answers the storage requests made so
 far, by kind, as a JSON object (when the app is given a source for them: benchmarks
-read it to report requests per message). Lifespan events run the optional
+read it to report requests per message). With an authenticator (credentials
+are configured), that route too answers only signed requests: no route but
+``/health`` serves an unsigned request. Lifespan events run the optional
 startup/shutdown callbacks.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from handlers.http_edge import (
     DEFAULT_MAX_BODY,
+    Authenticate,
     Dispatcher,
     HttpRequest,
     HttpResponse,
@@ -28,6 +31,7 @@ from handlers.http_edge import (
     handle_http,
     new_request_id,
 )
+from service.errors import ServiceUnavailable, SqsError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 RequestCounts = Callable[[], Mapping[str, int]]
+
+#: Request bodies held at once by one gateway process, all requests together.
+DEFAULT_BODY_BUDGET = 64 * DEFAULT_MAX_BODY
+_BUSY = ServiceUnavailable("Too many large requests at once; retry.")
 
 HEALTH_PATH = "/health"
 STORAGE_REQUESTS_PATH = "/debug/storage-requests"
@@ -58,12 +66,13 @@ class _Disconnected(Exception):
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    """Header names lower-cased; repeated ones joined once (joining as they
+    come would take time quadratic in their number)."""
+    values: dict[str, list[str]] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+        values.setdefault(name, []).append(raw_value.decode("latin-1"))
+    return {name: ", ".join(parts) for name, parts in values.items()}
 
 
 def _host(scope: Scope, headers: dict[str, str]) -> str:
@@ -76,25 +85,57 @@ def _host(scope: Scope, headers: dict[str, str]) -> str:
     return server[0] if server else "localhost"
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+class _OverBudget(Exception):
+    """Bodies being read or served already hold the whole memory budget."""
+
+
+class BodyBudget:
+    """Bytes of request bodies held at once, by all requests together: one
+    request holds at most ``max_body``, and all of them at most ``limit``, so
+    many large requests at once are answered 503 (every SDK retries it)
+    instead of growing the process without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        if self.held + size > self.limit:
+            raise _OverBudget
+        self.held += size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+
+
+async def _read_body(
+    receive: Receive, headers: dict[str, str], limit: int, budget: BodyBudget
+) -> tuple[bytes, int]:
+    """The body, and how much of the budget it holds (the caller gives it back)."""
     declared = headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+    # isascii: "²".isdigit() is true, and int() refuses it
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise _TooLarge  # refuse before reading a byte
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            if chunk:
+                if size + len(chunk) > limit:
+                    raise _TooLarge
+                budget.take(len(chunk))
+                size += len(chunk)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except BaseException:
+        budget.give_back(size)
+        raise
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), size
 
 
 async def _send_response(send: Send, response: HttpResponse) -> None:
@@ -155,12 +196,26 @@ def create_asgi_app(
     dispatch: Dispatcher,
     *,
     max_body: int = DEFAULT_MAX_BODY,
+    body_budget: int = DEFAULT_BODY_BUDGET,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     storage_requests: RequestCounts | None = None,
+    authenticate: Authenticate | None = None,
 ) -> ASGIApp:
     """An ASGI 3 application serving the SQS API over ``dispatch``; with
-    ``storage_requests``, also ``GET /debug/storage-requests``."""
+    ``storage_requests``, also ``GET /debug/storage-requests``; with
+    ``authenticate``, only to signed requests."""
+
+    budget = BodyBudget(body_budget)
+
+    def counts(scope: Scope, headers: dict[str, str]) -> HttpResponse:
+        assert storage_requests is not None
+        if authenticate is not None:
+            try:
+                authenticate(_request(scope, headers, b""))
+            except SqsError as err:
+                return error_response(err, "query", new_request_id())
+        return _counts_response(storage_requests())
 
     async def http(scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
@@ -170,18 +225,24 @@ def create_asgi_app(
                 await _send_response(send, _HEALTH)
                 return
             if path == STORAGE_REQUESTS_PATH and storage_requests is not None:
-                await _send_response(send, _counts_response(storage_requests()))
+                await _send_response(send, counts(scope, headers))
                 return
         try:
-            body = await _read_body(receive, headers, max_body)
+            body, held = await _read_body(receive, headers, max_body, budget)
         except _Disconnected:
             return
-        except _TooLarge:
-            protocol = detect_protocol(headers)
-            response = error_response(body_too_large(max_body), protocol, new_request_id())
+        except (_TooLarge, _OverBudget) as exc:
+            error = body_too_large(max_body) if isinstance(exc, _TooLarge) else _BUSY
+            response = error_response(error, detect_protocol(headers), new_request_id())
             await _send_response(send, response)
             return
-        response = await handle_http(_request(scope, headers, body), dispatch, max_body=max_body)
+        try:
+            request = _request(scope, headers, body)
+            response = await handle_http(
+                request, dispatch, max_body=max_body, authenticate=authenticate
+            )
+        finally:
+            budget.give_back(held)
         await _send_response(send, response)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,6 +30,20 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         default=None,
         help="create the bucket and the table if they do not exist",
     )
+    serve.add_argument(
+        "--credentials",
+        type=Path,
+        help="accept only requests signed (AWS SigV4) with a key of this file: "
+        "lines of ACCESS_KEY_ID SECRET_ACCESS_KEY [ACCOUNT_ID]",
+    )
+    serve.add_argument(
+        "--credentials-secret",
+        help="the same text in this AWS Secrets Manager secret (name or ARN)",
+    )
+    serve.add_argument(
+        "--credentials-parameter",
+        help="the same text in this SSM parameter (a SecureString)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

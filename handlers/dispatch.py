@@ -25,7 +25,8 @@ Action = Callable[[QueueService, RequestContext, Params], Awaitable[Result]]
 
 @dataclass(frozen=True)
 class Identity:
-    """The account this gateway serves (until authentication names one)."""
+    """The account this gateway serves when requests are not authenticated
+    (an authenticated request acts for its signer's account)."""
 
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
@@ -199,11 +200,14 @@ class Dispatcher:
         self.identity = identity or Identity()
 
     def context(self, call: ApiCall) -> RequestContext:
+        account_id = call.account_id or self.identity.account_id
         return RequestContext(
-            account_id=self.identity.account_id,
+            account_id=account_id,
             region=self.identity.region,
             base_url=call.base_url,
-            sender_id=self.identity.account_id,
+            sender_id=account_id,
+            action=call.action,
+            authenticated=call.account_id is not None,
         )
 
     async def __call__(self, call: ApiCall) -> Result:

@@ -10,6 +10,10 @@ result, or any error, in the protocol the client spoke:
 * Query otherwise: the parameters of the query string followed by those of a form
   body. A request that is neither (``GET /``) is a Query request without ``Action``.
 
+With an authenticator (credentials are configured), the signature is checked
+first: a refused request is answered 403 before its body is decoded, and an
+accepted one acts for the signer's account (``ApiCall.account_id``).
+
 Every response carries a fresh request id in ``x-amzn-RequestId``. An ``SqsError`` is
 rendered as itself; anything else is logged with its traceback and rendered as
 ``InternalFailure``.
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from handlers import json_protocol, query_protocol
+from handlers.credentials import AccessKey
 from handlers.sqs_model import OPERATIONS
 from service.errors import InternalFailure, InvalidParameterValue, SqsError
 
@@ -71,9 +76,12 @@ class ApiCall:
     request_id: str
     base_url: str  # "http://HOST:PORT" (plus the stage behind API Gateway)
     path: str
+    account_id: str | None = None  # the signer's account; None when not authenticated
 
 
 Dispatcher = Callable[[ApiCall], Awaitable[dict[str, Any]]]
+#: Checks a request's signature: the signer's key, or an ``AuthenticationError``.
+Authenticate = Callable[[HttpRequest], AccessKey]
 
 
 def detect_protocol(headers: dict[str, str]) -> Protocol:
@@ -148,7 +156,11 @@ def _success(
 
 
 async def handle_http(
-    request: HttpRequest, dispatch: Dispatcher, *, max_body: int = DEFAULT_MAX_BODY
+    request: HttpRequest,
+    dispatch: Dispatcher,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    authenticate: Authenticate | None = None,
 ) -> HttpResponse:
     """Serve one SQS API request."""
     request_id = new_request_id()
@@ -157,8 +169,9 @@ async def handle_http(
     try:
         if len(request.body) > max_body:
             raise body_too_large(max_body)
+        signer = authenticate(request).account_id if authenticate is not None else None
         action, params = decode_request(request, protocol)
-        call = ApiCall(action, params, protocol, request_id, request.base_url, request.path)
+        call = ApiCall(action, params, protocol, request_id, request.base_url, request.path, signer)
         result = await dispatch(call)
         return _success(action, result, protocol, request_id)
     except SqsError as err:

@@ -13,7 +13,15 @@ Decisions about malformed input, following what SQS does where it is known:
   the same codes as the Query protocol, so both protocols agree (AWS JSON front ends
   typically answer ``UnknownOperationException``, which no SQS client models);
 * a body that is not JSON, not UTF-8, or not an object → ``SerializationException``;
-  an empty body is ``{}``;
+  an empty body is ``{}``. The JSON is strict: no byte-order mark or other encoding
+  than UTF-8, no ``NaN``/``Infinity``, no member named twice in one object (where
+  parsers disagree on which occurrence counts, a value could pass one and mean
+  another), no integer literal longer than 20 characters (int64 needs at most 20;
+  converting longer ones costs time quadratic in their length);
+* a body with more than ``MAX_JSON_ITEMS`` values → ``SerializationException``
+  before it is parsed: a 4 MiB body of ``[],[],...`` would otherwise become a
+  hundred megabytes of empty lists, and one of ``"",...`` fifty megabytes of
+  strings;
 * a value of the wrong JSON type (a string where an integer is required, a number
   where a string is) → ``SerializationException``, as SQS answers
   (``STRING_VALUE can not be converted to an Integer``); so are integers out of the
@@ -40,6 +48,14 @@ ERROR_TYPE_PREFIX: Final = "com.amazonaws.sqs#"
 TARGET_PREFIX_DOT: Final = TARGET_PREFIX + "."
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_ECHOED = 128
+#: Values in one request body (see ``_json_items``). A SendMessageBatch of ten entries
+#: with ten message attributes each has about 2,000; unknown members are ignored (as
+#: SQS ignores them), by the thousand too. Parsing 50,000 takes a few megabytes.
+MAX_JSON_ITEMS: Final = 50_000
+#: A JSON string once its escaped quotes and backslashes are gone.
+_BARE_STRING = re.compile(rb'"[^"]*"')
+#: Sign and digits of the longest integer any member can hold (-2**63).
+_MAX_INTEGER_LENGTH = 20
 _ARTICLE = {"Integer": "an", "Long": "a", "Boolean": "a", "String": "a", "Blob": "a"}
 
 
@@ -231,15 +247,78 @@ def action_from_target(target: str | None) -> str:
     return action
 
 
+# ---------------------------------------------------------------------------
+# strict parsing
+
+
+def _json_items(body: bytes) -> int:
+    """How many values ``body`` holds, near enough: its strings (member names
+    included), arrays, objects and commas outside strings. Every value of valid JSON
+    but the first in its array or object follows a comma, so this bounds the
+    objects parsing creates.
+
+    Counting bytes is enough for most bodies. Otherwise escaped backslashes, then
+    escaped quotes, are removed: every quote left delimits a string. Only when there
+    are few strings are they cut out to count what is outside them. Each step is
+    linear in C, and nothing builds more than ``MAX_JSON_ITEMS`` objects.
+    """
+    count = body.count(b'"') // 2 + body.count(b"[") + body.count(b"{") + body.count(b",")
+    if count <= MAX_JSON_ITEMS:
+        return count
+    bare = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    strings = bare.count(b'"') // 2
+    if strings > MAX_JSON_ITEMS:
+        return strings
+    outside = _BARE_STRING.sub(b"", bare)
+    return strings + outside.count(b"[") + outside.count(b"{") + outside.count(b",")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity, -Infinity
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > _MAX_INTEGER_LENGTH:
+        shown = digits[:_MAX_ECHOED]
+        raise SerializationException(f"Numeric value ({shown}...) out of range.")
+    return int(digits)
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                shown = name[:_MAX_ECHOED]
+                raise SerializationException(f"Duplicate field '{shown}'")
+            seen.add(name)
+    return document
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document ``body`` holds, parsed strictly (see the module docstring)."""
+    if _json_items(body) > MAX_JSON_ITEMS:
+        raise SerializationException(
+            f"The request body has more than {MAX_JSON_ITEMS} JSON values."
+        )
+    try:
+        return json.loads(
+            body.decode("utf-8"),  # json.loads(bytes) would also take UTF-16 and a BOM
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_members,
+        )
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+        raise SerializationException("The request body is not valid JSON.") from None
+
+
 def decode_json(target: str | None, body: bytes) -> tuple[str, dict[str, Any]]:
     """(action, JSON-shaped params) from the target header and body of a request."""
     action = action_from_target(target)
     if not body or body.isspace():  # isspace stops at the first other byte, strip copies
         return action, {}
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
-        raise SerializationException("The request body is not valid JSON.") from None
+    document = parse_json(body)
     if type(document) is not dict:
         raise SerializationException("The request body must be a JSON object.")
     decoder = _DECODERS[action]

@@ -12,18 +12,53 @@ Two payload formats reach the Lambda entry point:
 
 Queue URLs must round-trip: a client will POST to the URL CreateQueue returned, so
 the base URL keeps whatever prefix (the stage) precedes the service's own paths.
+
+An event is read defensively: a field that is missing or of the wrong type counts as
+absent, and lone UTF-16 surrogates (which a hand-written event can hold, and no UTF-8
+response could carry) never reach a response: in headers and paths they become
+U+FFFD, in the body and the query string they stay invalid UTF-8 for the protocol
+decoders to refuse. The body is refused, with the SQS error of the protocol the
+headers announce, when it is over the gateway's limit (reckoned from the length of
+its base64 text, before decoding any of it) or flagged base64 but not base64.
+``serve_api_gateway_event`` is the whole HTTP leg of an invocation and never raises
+for a bad event.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
-from handlers.http_edge import HttpRequest, HttpResponse
+from handlers.http_edge import (
+    DEFAULT_MAX_BODY,
+    HttpRequest,
+    HttpResponse,
+    body_too_large,
+    detect_protocol,
+    error_response,
+    new_request_id,
+)
+from service.errors import MalformedQueryString, SerializationException, SqsError
 
 _DEFAULT_STAGE = "$default"
+
+#: Serves one request: ``handle_http`` with the gateway's dispatcher and options.
+Serve = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, default: str = "") -> str:
+    """A string field of the event (anything else is absent), without lone surrogates."""
+    if not isinstance(value, str):
+        return default
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _is_v2(event: dict[str, Any]) -> bool:
@@ -31,35 +66,80 @@ def _is_v2(event: dict[str, Any]) -> bool:
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
-    multi = event.get("multiValueHeaders")
+    multi = _mapping(event.get("multiValueHeaders"))
     if multi:
-        return {name.lower(): ", ".join(values) for name, values in multi.items() if values}
-    return {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+        headers = {}
+        for name, values in multi.items():
+            texts = (
+                [_text(v) for v in values if isinstance(v, str)] if isinstance(values, list) else []
+            )
+            if isinstance(name, str) and texts:
+                headers[_text(name).lower()] = ", ".join(texts)
+        return headers
+    return {
+        _text(name).lower(): _text(value)
+        for name, value in _mapping(event.get("headers")).items()
+        if isinstance(name, str) and isinstance(value, str)
+    }
 
 
-def _body(event: dict[str, Any]) -> bytes:
+def _not_readable(headers: dict[str, str], reason: str) -> SqsError:
+    """The error for a body the adapter cannot hand over, as the protocol's own
+    decoder reports a body it cannot read."""
+    message = f"The request body {reason}."
+    if detect_protocol(headers) == "json":
+        return SerializationException(message)
+    return MalformedQueryString(message)
+
+
+def _decoded_size(text: str) -> int:
+    """The number of bytes the base64 ``text`` decodes to (if it is base64)."""
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return len(text) // 4 * 3 - padding
+
+
+def _body(event: dict[str, Any], headers: dict[str, str], max_body: int) -> bytes:
     body = event.get("body")
     if body is None:
         return b""
-    if event.get("isBase64Encoded"):
+    if not isinstance(body, str):
+        raise _not_readable(headers, "is not text")
+    if event.get("isBase64Encoded") is True:
+        if _decoded_size(body) > max_body:
+            raise body_too_large(max_body)
         try:
-            return base64.b64decode(body)
-        except (binascii.Error, ValueError):
-            return b""  # not something API Gateway sends; decoding reports the missing params
-    return str(body).encode("utf-8")
+            return base64.b64decode(body, validate=True)
+        except ValueError:  # binascii.Error, or non-ASCII text
+            raise _not_readable(headers, "is flagged base64 but is not base64") from None
+    if len(body) > max_body:  # a str has no more characters than UTF-8 bytes
+        raise body_too_large(max_body)
+    return body.encode("utf-8", "surrogatepass")
+
+
+def _query_pairs(parameters: dict[Any, Any], *, multi: bool) -> list[str]:
+    pairs = []
+    for name, value in parameters.items():
+        values = value if multi and isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(name, str) and isinstance(item, str):
+                # surrogatepass: a lone surrogate stays invalid UTF-8 for the parser
+                raw_name = name.encode("utf-8", "surrogatepass")
+                raw_value = item.encode("utf-8", "surrogatepass")
+                pairs.append(f"{quote_plus(raw_name)}={quote_plus(raw_value)}")
+    return pairs
 
 
 def _v1_query_string(event: dict[str, Any]) -> str:
-    multi = event.get("multiValueQueryStringParameters")
+    multi = _mapping(event.get("multiValueQueryStringParameters"))
     if multi:
-        return urlencode(multi, doseq=True)
-    single = event.get("queryStringParameters")
-    return urlencode(single) if single else ""
+        return "&".join(_query_pairs(multi, multi=True))
+    return "&".join(_query_pairs(_mapping(event.get("queryStringParameters")), multi=False))
 
 
 def _split_v2_path(event: dict[str, Any]) -> tuple[str, str]:
-    raw_path: str = event.get("rawPath") or "/"
-    stage = (event.get("requestContext") or {}).get("stage", _DEFAULT_STAGE)
+    raw_path = _text(event.get("rawPath")) or "/"
+    context = _mapping(event.get("requestContext"))
+    stage = _text(context.get("stage"), _DEFAULT_STAGE)
     prefix = f"/{stage}"
     if (
         stage
@@ -71,33 +151,42 @@ def _split_v2_path(event: dict[str, Any]) -> tuple[str, str]:
 
 
 def _split_v1_path(event: dict[str, Any]) -> tuple[str, str]:
-    path: str = event.get("path") or "/"
-    seen: str = (event.get("requestContext") or {}).get("path") or path
+    path = _text(event.get("path")) or "/"
+    seen = _text(_mapping(event.get("requestContext")).get("path")) or path
     if seen != path and seen.endswith(path):
         return seen[: len(seen) - len(path)].rstrip("/"), path
     return "", path
 
 
-def api_gateway_event_to_request(event: dict[str, Any]) -> HttpRequest:
-    """The HTTP request an API Gateway proxy event carries (payload 1.0 or 2.0)."""
-    context = event.get("requestContext") or {}
+def api_gateway_event_to_request(
+    event: dict[str, Any], *, max_body: int = DEFAULT_MAX_BODY
+) -> HttpRequest:
+    """The HTTP request an API Gateway proxy event carries (payload 1.0 or 2.0).
+
+    Raises the ``SqsError`` to answer when the body is over ``max_body`` or cannot
+    be decoded; anything else malformed in the event counts as absent.
+    """
+    event = _mapping(event)
+    context = _mapping(event.get("requestContext"))
     headers = _headers(event)
     if _is_v2(event):
-        method = (context.get("http") or {}).get("method", "GET")
+        method = _text(_mapping(context.get("http")).get("method")) or "GET"
         base_path, path = _split_v2_path(event)
-        query_string = event.get("rawQueryString") or ""
+        raw_query = event.get("rawQueryString")
+        query_string = raw_query if isinstance(raw_query, str) else ""
     else:
-        method = event.get("httpMethod") or context.get("httpMethod") or "GET"
+        method = _text(event.get("httpMethod")) or _text(context.get("httpMethod")) or "GET"
         base_path, path = _split_v1_path(event)
         query_string = _v1_query_string(event)
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
     return HttpRequest(
         method=method.upper(),
         path=path,
         query_string=query_string,
         headers=headers,
-        body=_body(event),
-        host=headers.get("host") or context.get("domainName") or "localhost",
-        scheme=headers.get("x-forwarded-proto", "https").split(",")[0].strip() or "https",
+        body=_body(event, headers, max_body),
+        host=headers.get("host") or _text(context.get("domainName")) or "localhost",
+        scheme=scheme or "https",
         base_path=base_path,
     )
 
@@ -119,3 +208,19 @@ def response_to_api_gateway(resp: HttpResponse, event: dict[str, Any]) -> dict[s
         "body": body,
         "isBase64Encoded": encoded,
     }
+
+
+async def serve_api_gateway_event(
+    event: dict[str, Any], serve: Serve, *, max_body: int = DEFAULT_MAX_BODY
+) -> dict[str, Any]:
+    """The Lambda proxy result for an API Gateway event, ``serve`` answering its
+    request; a body the adapter refuses is answered with its SQS error, in the
+    protocol the event's headers announce."""
+    try:
+        request = api_gateway_event_to_request(event, max_body=max_body)
+    except SqsError as err:
+        protocol = detect_protocol(_headers(_mapping(event)))
+        response = error_response(err, protocol, new_request_id())
+    else:
+        response = await serve(request)
+    return response_to_api_gateway(response, event)

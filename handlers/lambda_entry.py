@@ -2,7 +2,9 @@
 and for the schedule that advances message move tasks.
 
 The same dispatcher as `bucketq serve`, built once per execution environment
-from the ``BUCKETQ_*`` environment variables. The event loop and the storage
+from the ``BUCKETQ_*`` environment variables, and the same signature check
+when ``BUCKETQ_CREDENTIALS_SECRET`` or ``BUCKETQ_CREDENTIALS_PARAMETER`` names
+the keys (read once, with the environment). The event loop and the storage
 clients outlive one invocation (an optimisation: nothing correct depends on
 them); buffered counter deltas are flushed before each invocation returns,
 since a frozen environment may never run again.
@@ -20,10 +22,9 @@ import asyncio
 import time
 from typing import Any
 
-from handlers.dispatch import Dispatcher
-from handlers.http_edge import handle_http
-from handlers.lambda_adapter import api_gateway_event_to_request, response_to_api_gateway
-from handlers.service_factory import build_dispatcher
+from handlers.http_edge import HttpRequest, HttpResponse, handle_http
+from handlers.lambda_adapter import serve_api_gateway_event
+from handlers.service_factory import Gateway, build_gateway
 from handlers.settings import Settings
 
 #: A scheduled invocation steps move tasks for at most this long, and stops
@@ -33,7 +34,7 @@ MARGIN_SECONDS = 3.0
 TICK_SECONDS = 1.0
 
 _loop: asyncio.AbstractEventLoop | None = None
-_dispatcher: Dispatcher | None = None
+_gateway: Gateway | None = None
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -44,20 +45,23 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _handle(event: dict[str, Any]) -> dict[str, Any]:
-    dispatcher = await _dispatcher_now()
-    request = api_gateway_event_to_request(event)
+    gateway = await _gateway_now()
+    dispatcher = gateway.dispatcher
+
+    async def serve(request: HttpRequest) -> HttpResponse:
+        return await handle_http(request, dispatcher, authenticate=gateway.authenticator)
+
     try:
-        response = await handle_http(request, dispatcher)
+        return await serve_api_gateway_event(event, serve)
     finally:
         await dispatcher.service.flush()
-    return response_to_api_gateway(response, event)
 
 
-async def _dispatcher_now() -> Dispatcher:
-    global _dispatcher
-    if _dispatcher is None:
-        _dispatcher = await build_dispatcher(Settings.resolve())
-    return _dispatcher
+async def _gateway_now() -> Gateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = await build_gateway(Settings.resolve())
+    return _gateway
 
 
 def is_scheduled_event(event: dict[str, Any]) -> bool:
@@ -70,7 +74,7 @@ def _seconds_left(context: Any) -> float:
 
 
 async def _advance_move_tasks(context: Any) -> dict[str, Any]:
-    service = (await _dispatcher_now()).service
+    service = (await _gateway_now()).dispatcher.service
     stop_at = time.monotonic() + min(SCHEDULED_RUN_SECONDS, _seconds_left(context) - MARGIN_SECONDS)
     moved = 0
     while True:
@@ -93,9 +97,10 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 
 def reset_for_tests() -> None:
     """Forget the cached dispatcher (tests point the entry at fresh storage)."""
-    global _dispatcher
-    if _dispatcher is not None:
+    global _gateway
+    if _gateway is not None:
+        service = _gateway.dispatcher.service
         loop = _event_loop()
-        loop.run_until_complete(_dispatcher.service.close())
-        loop.run_until_complete(_dispatcher.service.storage.close())
-    _dispatcher = None
+        loop.run_until_complete(service.close())
+        loop.run_until_complete(service.storage.close())
+    _gateway = None

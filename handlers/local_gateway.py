@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -12,9 +13,12 @@ from typing import Any
 import uvicorn
 
 from handlers.asgi_app import create_asgi_app
+from handlers.authentication import Authenticator
+from handlers.credentials import AccessKey, CredentialsError, load_credentials_file
 from handlers.dispatch import Dispatcher
-from handlers.http_edge import ApiCall
-from handlers.service_factory import build_dispatcher
+from handlers.http_edge import ApiCall, HttpRequest
+from handlers.http_limits import MAX_HEAD_BYTES, http_protocol
+from handlers.service_factory import build_gateway
 from handlers.settings import Settings
 
 log = logging.getLogger("bucketq")
@@ -25,6 +29,7 @@ class _Running:
     """What the gateway holds between startup and shutdown."""
 
     dispatcher: Dispatcher | None = None
+    authenticator: Authenticator | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -35,8 +40,13 @@ def build_app(settings: Settings) -> Any:
         assert running.dispatcher is not None, "dispatch before startup"
         return await running.dispatcher(call)
 
+    def authenticate(request: HttpRequest) -> AccessKey:
+        assert running.authenticator is not None, "request before startup"
+        return running.authenticator(request)
+
     async def on_startup() -> None:
-        running.dispatcher = await build_dispatcher(settings)
+        gateway = await build_gateway(settings)
+        running.dispatcher, running.authenticator = gateway.dispatcher, gateway.authenticator
         running.tasks.append(asyncio.create_task(running.dispatcher.service.run_background()))
 
     async def on_shutdown() -> None:
@@ -58,6 +68,7 @@ def build_app(settings: Settings) -> Any:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         storage_requests=storage_requests,
+        authenticate=authenticate if settings.authenticates else None,
     )
 
 
@@ -68,7 +79,31 @@ def _where(settings: Settings) -> str:
     return f"embedded storage in {settings.data_dir}"
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _open_access_warning(settings: Settings) -> str | None:
+    if settings.authenticates or is_loopback(settings.host):
+        return None
+    return (
+        f"WARNING: bucketq listens on {settings.host} without credentials: anyone who can "
+        "reach this address can read, send and delete every message. "
+        "Give --credentials FILE to accept only signed requests."
+    )
+
+
 def serve(settings: Settings) -> None:
+    if settings.credentials is not None:  # a bad file stops us here, not at startup
+        try:
+            load_credentials_file(settings.credentials, settings.account_id)
+        except CredentialsError as exc:
+            raise SystemExit(f"bucketq: --credentials {settings.credentials}: {exc}") from None
     config = uvicorn.Config(
         build_app(settings),
         host=settings.host,
@@ -77,11 +112,16 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         loop="auto",
-        http="auto",
+        http=http_protocol(),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     server = uvicorn.Server(config)
+    warning = _open_access_warning(settings)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     print(
-        f"bucketq listening on http://{settings.host}:{settings.port} ({_where(settings)})",
+        f"bucketq listening on http://{settings.host}:{settings.port} ({_where(settings)}"
+        f"{'; signed requests only' if settings.authenticates else ''})",
         file=sys.stderr,
         flush=True,
     )

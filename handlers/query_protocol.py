@@ -22,8 +22,13 @@ Decisions, matching what SQS does where it is known:
   bad base64) is ``InvalidParameterValue``; a map entry without its key or value is
   ``MissingParameter``; required members are not checked here (the request models do);
 * invalid UTF-8 after percent-decoding is ``MalformedQueryString``; more than
-  ``MAX_QUERY_PARAMETERS`` pairs is ``InvalidParameterValue``; malformed percent
-  escapes (``%zz``) are kept literally, as most form decoders do.
+  ``MAX_QUERY_PARAMETERS`` pairs, or a form (the query string, say) longer than
+  ``MAX_FORM_BYTES``, is ``InvalidParameterValue``, refused before any pair is
+  decoded; malformed percent escapes (``%zz``) are kept literally, as most form
+  decoders do.
+
+A form is never XML: a body with an XML declaration, a DOCTYPE or entities is split
+on ``&`` and ``=`` like any other, so no entity is ever expanded or resolved.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ from service.errors import (
 #: Bound on the pairs of one form. A full SendMessageBatch with ten message
 #: attributes per entry needs about 500.
 MAX_QUERY_PARAMETERS: Final = 4096
+#: Bound on the bytes of one form: the gateway's body limit, which the query string
+#: (bounded by no body limit) must not escape.
+MAX_FORM_BYTES: Final = 4 * 1024 * 1024
 QUERY_CONTENT_TYPE: Final = "text/xml"
 
 _INT32 = (-(2**31), 2**31 - 1)
@@ -73,6 +81,17 @@ def _percent_decode(raw: bytes) -> bytes:
         return unquote_to_bytes(raw)
 
 
+def _raw_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no bytes were decoded into
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _form_too_long(max_bytes: int) -> InvalidParameterValue:
+    return InvalidParameterValue(f"The request parameters are longer than {max_bytes} bytes.")
+
+
 def _form_text(raw: bytes, name: bytes) -> str:
     if b"%" in raw or b"+" in raw:
         raw = _percent_decode(raw)
@@ -83,18 +102,28 @@ def _form_text(raw: bytes, name: bytes) -> str:
         raise MalformedQueryString(f"The value of parameter {shown} is not valid UTF-8.") from None
 
 
-def parse_form(data: bytes | str, *, limit: int = MAX_QUERY_PARAMETERS) -> list[tuple[str, str]]:
+def parse_form(
+    data: bytes | str, *, limit: int = MAX_QUERY_PARAMETERS, max_bytes: int = MAX_FORM_BYTES
+) -> list[tuple[str, str]]:
     """Split an urlencoded form or query string into decoded (name, value) pairs.
 
     A ``str`` is taken as the raw text (non-ASCII encoded as UTF-8, with lone
-    surrogates from a ``surrogateescape`` decoding mapped back to their bytes).
+    surrogates mapped back to the bytes a ``surrogateescape`` decoding made them
+    from; any other surrogate stays as invalid UTF-8 for the decoder to refuse).
+    More than ``limit`` pairs or ``max_bytes`` bytes are refused before decoding.
     """
+    if len(data) > max_bytes:  # a str has no more characters than bytes
+        raise _form_too_long(max_bytes)
     if isinstance(data, str):
-        data = data.encode("utf-8", "surrogateescape")
+        data = _raw_bytes(data)
+        if len(data) > max_bytes:
+            raise _form_too_long(max_bytes)
     if not data:
         return []
     if data.count(b"&") >= limit:
-        raise InvalidParameterValue(f"The request has more than {limit} parameters.")
+        # The edge gives a body the room its query string left: name the request's bound.
+        bound = max(limit, MAX_QUERY_PARAMETERS)
+        raise InvalidParameterValue(f"The request has more than {bound} parameters.")
     pairs: list[tuple[str, str]] = []
     for part in data.split(b"&"):
         if not part:

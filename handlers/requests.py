@@ -8,7 +8,7 @@ the service never sees a malformed request.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -16,6 +16,8 @@ from pydantic_core import ErrorDetails
 from service.errors import InvalidParameterValue, MissingParameter, SqsError
 from service.message_attributes import AttributeValue
 from service.send import SendEntry
+
+_MAX_ECHOED: Final = 128
 
 
 class SqsRequest(BaseModel):
@@ -191,13 +193,19 @@ def _location(error: ErrorDetails) -> str:
     return ".".join(parts)
 
 
+def _echo(text: str) -> str:
+    """``text`` cut short enough to echo in an error (a value can be megabytes)."""
+    return text if len(text) <= _MAX_ECHOED else text[:_MAX_ECHOED] + "..."
+
+
 def _translate(exc: ValidationError) -> SqsError:
     error = exc.errors()[0]
-    location = _location(error)
+    location = _echo(_location(error))
     if error["type"] == "missing":
         return MissingParameter.named(location)
+    shown = _echo(repr(error.get("input")))
     return InvalidParameterValue(
-        f"Value {error.get('input')!r} for parameter {location} is invalid. Reason: {error['msg']}."
+        f"Value {shown} for parameter {location} is invalid. Reason: {error['msg']}."
     )
 
 

@@ -1,10 +1,14 @@
-"""Building the storage and the service from settings: shared by `bucketq serve`
-and the Lambda entry point, so both run the same code on the same storage."""
+"""Building the storage, the service and the authenticator from settings:
+shared by `bucketq serve` and the Lambda entry point, so both run the same
+code on the same storage and check signatures the same way."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
+from handlers.authentication import Authenticator
+from handlers.credentials import Credentials, load_credentials_file, parse_credentials
 from handlers.dispatch import Dispatcher, Identity
 from handlers.settings import Settings
 from service.sqs_service import SWEEP_INTERVAL_SECONDS, QueueService
@@ -17,7 +21,16 @@ SWEEP_INTERVAL_ENV_VAR = "BUCKETQ_TEST_SWEEP_INTERVAL_S"
 
 
 class SettingsError(ValueError):
-    """The settings name an incomplete storage configuration."""
+    """The settings name an incomplete or contradictory configuration."""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """What a gateway serves with: the dispatcher, and the authenticator when
+    credentials are configured (None: requests are not checked)."""
+
+    dispatcher: Dispatcher
+    authenticator: Authenticator | None
 
 
 async def open_storage(settings: Settings) -> Storage:
@@ -38,8 +51,35 @@ async def open_storage(settings: Settings) -> Storage:
     return embedded_storage(settings.data_dir)
 
 
-async def build_dispatcher(settings: Settings) -> Dispatcher:
+async def load_credentials(settings: Settings) -> Credentials | None:
+    """The configured access keys: a file, a secret or a parameter (one only)."""
+    sources = [settings.credentials, settings.credentials_secret, settings.credentials_parameter]
+    if sum(source is not None for source in sources) > 1:
+        raise SettingsError("give one of --credentials, a credentials secret or a parameter")
+    if settings.credentials is not None:
+        return load_credentials_file(settings.credentials, settings.account_id)
+    if settings.credentials_secret is None and settings.credentials_parameter is None:
+        return None
+    from storage.aws_secrets import read_parameter, read_secret
+
+    endpoint_url, region = settings.endpoint_url, settings.region
+    if settings.credentials_secret is not None:
+        text = await read_secret(
+            settings.credentials_secret, endpoint_url=endpoint_url, region=region
+        )
+    else:
+        assert settings.credentials_parameter is not None
+        name = settings.credentials_parameter
+        text = await read_parameter(name, endpoint_url=endpoint_url, region=region)
+    return parse_credentials(text, settings.account_id)
+
+
+async def build_gateway(settings: Settings) -> Gateway:
+    credentials = await load_credentials(settings)
+    authenticator = Authenticator(credentials, settings.region) if credentials else None
+    accounts = {settings.account_id, *(credentials.account_ids if credentials else ())}
     storage = await open_storage(settings)
     interval = float(os.environ.get(SWEEP_INTERVAL_ENV_VAR) or SWEEP_INTERVAL_SECONDS)
-    service = QueueService(storage, accounts=(settings.account_id,), sweep_interval_s=interval)
-    return Dispatcher(service, Identity(settings.account_id, settings.region))
+    service = QueueService(storage, accounts=sorted(accounts), sweep_interval_s=interval)
+    dispatcher = Dispatcher(service, Identity(settings.account_id, settings.region))
+    return Gateway(dispatcher, authenticator)

@@ -23,6 +23,15 @@ class Settings:
     table: str | None = None
     endpoint_url: str | None = None
     create_resources: bool = False
+    #: Accept only SigV4-signed requests, with the keys of this file
+    #: (handlers/credentials.py) or of this secret or SSM parameter.
+    credentials: Path | None = None
+    credentials_secret: str | None = None
+    credentials_parameter: str | None = None
+
+    @property
+    def authenticates(self) -> bool:
+        return bool(self.credentials or self.credentials_secret or self.credentials_parameter)
 
     @property
     def uses_aws(self) -> bool:
@@ -48,7 +57,7 @@ class Settings:
 def _parse(name: str, raw: str) -> Any:
     if name == "port":
         return int(raw)
-    if name == "data_dir":
+    if name in ("data_dir", "credentials"):
         return Path(raw)
     if name == "create_resources":
         return raw.strip().lower() in ("1", "true", "yes", "on")

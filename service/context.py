@@ -18,3 +18,8 @@ class RequestContext:
     base_url: str = "http://127.0.0.1:9324"
     sender_id: str = DEFAULT_ACCOUNT_ID
     trace_header: str | None = None
+    #: The API action being served (queue policies name it).
+    action: str = ""
+    #: The request was signed with a key of ``account_id`` (credentials are
+    #: configured): other accounts' queues answer only as their policies allow.
+    authenticated: bool = False

@@ -197,9 +197,9 @@ class _WatchedObjects:
         self._inner = inner
         self.counter: RequestCounter = inner.counter
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, kms_key_id: str | None = None) -> None:
         action = _before()
-        await self._inner.put(key, data)
+        await self._inner.put(key, data, kms_key_id=kms_key_id)
         _after(action)
 
     async def get(self, key: str) -> bytes:

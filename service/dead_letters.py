@@ -74,7 +74,7 @@ class DeadLetters:
         payloads = await self._mover.payloads(segment)
         moved = [moved_copy(payloads[i], segment.states[i], source_arn) for i in due]
         # in the DLQ a message keeps its enqueue time (SentTimestamp, retention)
-        landing = Landing(dlq.queue_id, moved, segment.sent_ms)
+        landing = Landing(dlq.queue_id, moved, segment.sent_ms, dlq.kms_key_id)
         left = await self._mover.move(segment, due, [landing], now_ms, crash_prefix="dead_letter")
         return Diverted(left if left.live else None, len(due))
 

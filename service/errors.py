@@ -10,6 +10,10 @@ class attributes, in one place each (``handlers/json_protocol.py`` and
     ├── ... (one class per modelled error shape)
     ├── InvalidParameterValue      SQS common errors, not modelled
     ├── MissingParameter           ...
+    ├── AccessDenied               403: another account's queue, not granted to the signer
+    ├── AuthenticationError        403: no, a malformed, unknown, wrong or stale signature
+    │   ├── MissingAuthenticationToken, IncompleteSignature
+    │   └── InvalidClientTokenId, SignatureDoesNotMatch, RequestExpired
     ├── RequestThrottled           403: storage refused a request for its rate
     ├── ServiceUnavailable         503: storage failed (outcome unknown) or kept racing
     └── InternalFailure            500: a bug; never for bad input
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storage.ports import StorageError, Throttled
+from storage.ports import KeyUnusable, StorageError, Throttled
 
 
 class SqsError(Exception):
@@ -245,6 +249,45 @@ class AccessDenied(SqsError):
     status = 403
 
 
+# ---- authentication: the edge refuses the request before any action runs ----
+
+
+class AuthenticationError(SqsError):
+    """A request that credentials-configured gateways refuse unread (403)."""
+
+    status = 403
+
+
+class MissingAuthenticationToken(AuthenticationError):
+    code = "MissingAuthenticationToken"
+    default_message = (
+        "The request must contain either a valid (registered) AWS access key ID "
+        "or X.509 certificate."
+    )
+
+
+class IncompleteSignature(AuthenticationError):
+    code = "IncompleteSignature"
+
+
+class InvalidClientTokenId(AuthenticationError):
+    code = "InvalidClientTokenId"
+    default_message = "The security token included in the request is invalid."
+
+
+class SignatureDoesNotMatch(AuthenticationError):
+    code = "SignatureDoesNotMatch"
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. "
+        "Consult the service documentation for details."
+    )
+
+
+class RequestExpired(AuthenticationError):
+    code = "RequestExpired"
+
+
 class InternalFailure(SqsError):
     code = "InternalFailure"
     status = 500
@@ -269,6 +312,8 @@ def from_storage_error(exc: StorageError) -> SqsError:
       (botocore's standard and adaptive retry modes, its legacy mode's SQS
       rule "RequestThrottled with 403", the JavaScript SDK) and so back off
       before retrying;
+    - ``KeyUnusable`` (S3 refused the queue's SSE-KMS key; nothing was
+      applied): the ``Kms*`` error SQS answers for that key;
     - anything else: ``ServiceUnavailable`` (503). ``ConditionFailed``
       reaches here only when a handler lost a race more times than it
       retries; ``StorageUnavailable`` when a write's outcome is unknown.
@@ -279,4 +324,19 @@ def from_storage_error(exc: StorageError) -> SqsError:
     a send is never acknowledged unless it is durable."""
     if isinstance(exc, Throttled):
         return RequestThrottled()
+    if isinstance(exc, KeyUnusable):
+        return _KMS_ERRORS.get(exc.reason, KmsAccessDenied)(str(exc))
     return ServiceUnavailable()
+
+
+#: A queue's KmsMasterKeyId that S3 could not use, as SQS reports it.
+_KMS_ERRORS: dict[str, type[SqsError]] = {
+    "AccessDeniedException": KmsAccessDenied,
+    "DisabledException": KmsDisabled,
+    "InvalidKeyUsageException": KmsInvalidKeyUsage,
+    "KMSInvalidStateException": KmsInvalidState,
+    "InvalidStateException": KmsInvalidState,
+    "NotFoundException": KmsNotFound,
+    "OptInRequired": KmsOptInRequired,
+    "ThrottlingException": KmsThrottled,
+}

@@ -120,7 +120,8 @@ class FifoDeadLetters:
         object_id = new_segment_id(now_ms)
         data = encode_segment_object(appends[0].sent_ms, moved)
         key = object_key(dlq.queue_id, object_id)
-        await create_object(self._objects, key, data)  # 1. a crash after: only an orphan
+        # 1. a crash after: only an orphan. Encrypted as the DLQ's own messages are.
+        await create_object(self._objects, key, data, kms_key_id=dlq.kms_key_id)
         crash_points.reach("fifo_dead_letter.object_written")
         left = [without(segment, indexes) for segment, indexes in taken]
         after = replace(group, pending=group.pending - len(moved))

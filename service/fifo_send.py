@@ -130,7 +130,7 @@ class FifoSegmentWriter:
         chosen = [messages[i] for i in fresh]
         data = encode_segment_object(now, chosen)
         key = object_key(queue.queue_id, segment_id)
-        await create_object(self._storage.objects, key, data)
+        await create_object(self._storage.objects, key, data, kms_key_id=queue.kms_key_id)
         self._cache.put(key, chosen, len(data))
         return segment_id
 

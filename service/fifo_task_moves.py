@@ -220,7 +220,8 @@ class FifoTaskMoves:
         for queue_id, landing in chosen.landings.items():
             key = object_key(queue_id, object_ids[queue_id])
             data = encode_segment_object(now, landing.messages)
-            await create_object(self._objects, key, data)  # a crash after: only an orphan
+            # a crash after: only an orphan; encrypted with the destination's key
+            await create_object(self._objects, key, data, kms_key_id=landing.queue.kms_key_id)
             written.append((key, landing.messages, len(data)))
         crash_points.reach("move_task.object_written")
         ops: list[TransactOp] = [Put(done.to_item(), expect=task.version)]

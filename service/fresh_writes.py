@@ -32,10 +32,15 @@ from storage.ports import (
 )
 
 
-async def create_object(objects: ObjectStore, key: str, data: bytes) -> None:
-    """PUT ``data`` under the fresh ``key`` (create-only)."""
+async def create_object(
+    objects: ObjectStore, key: str, data: bytes, *, kms_key_id: str | None
+) -> None:
+    """PUT ``data`` under the fresh ``key`` (create-only), encrypted at rest
+    under ``kms_key_id`` (the receiving queue's ``QueueRecord.kms_key_id``;
+    ``None``: the store's default encryption). Required, so that no segment
+    write can forget its queue's key."""
     try:
-        await objects.put(key, data)
+        await objects.put(key, data, kms_key_id=kms_key_id)
     except Throttled:
         raise
     except (ConditionFailed, StorageUnavailable) as exc:

@@ -236,7 +236,7 @@ class StandardSegmentWriter:
         segment_id = new_segment_id(now)
         data = encode_segment_object(sent, messages)
         key = object_key(queue_id, segment_id)
-        await create_object(self._storage.objects, key, data)
+        await create_object(self._storage.objects, key, data, kms_key_id=queue.kms_key_id)
         visible_at = [now + m.delay_seconds * 1000 for m in messages]
         state = SegmentState(queue_id, segment_id, sent, [MessageState(at) for at in visible_at])
         await create_item(self._storage.table, state.to_item())

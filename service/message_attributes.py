@@ -88,7 +88,11 @@ def validate_attribute(name: str, value: AttributeValue) -> None:
     validate_attribute_name(name)
     if not value.data_type:
         raise _attribute_error(name, "must contain a non-empty attribute type.")
-    if len(value.data_type) > MAX_ATTRIBUTE_TYPE_LENGTH or value.base_type not in _BASE_TYPES:
+    if (
+        len(value.data_type) > MAX_ATTRIBUTE_TYPE_LENGTH
+        or value.base_type not in _BASE_TYPES
+        or has_invalid_characters(value.data_type)  # a suffix must render in XML
+    ):
         raise _attribute_error(
             name,
             "has an invalid message attribute type, the set of supported type prefixes "

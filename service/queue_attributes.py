@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from service.errors import InvalidAttributeName, InvalidAttributeValue
 from service.redrive import normalize_redrive_allow_policy, normalize_redrive_policy
 
 MAX_POLICY_BYTES = 20 * 1024
+#: A KMS key id, key ARN, alias name or alias ARN: the characters KMS allows.
+_KMS_KEY = re.compile(r"^[A-Za-z0-9:/_-]{1,2048}\Z")
 
 
 def invalid_value(name: str) -> InvalidAttributeValue:
@@ -70,6 +73,8 @@ def normalize_attribute(name: str, value: str) -> str:
         raise invalid_value(name)
     if name == "FifoThroughputLimit" and value not in ("perQueue", "perMessageGroupId"):
         raise invalid_value(name)
+    if name == "KmsMasterKeyId" and value and not _KMS_KEY.match(value):
+        raise invalid_value(name)  # S3 would refuse it at every send
     return value
 
 

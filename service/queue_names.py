@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from service.constants import FIFO_SUFFIX, MAX_QUEUE_NAME_LENGTH
 from service.errors import InvalidAddress, InvalidParameterValue, QueueDoesNotExist
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
+# \Z, not $: "$" also matches before a final newline, and "name\n" is no name.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}\Z")
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,17 @@ class QueueRecord:
     def settings(self) -> QueueSettings:
         return QueueSettings.from_attributes(self.attributes)
 
+    @property
+    def kms_key_id(self) -> str | None:
+        """The KMS key that encrypts this queue's segment objects at rest:
+        its ``KmsMasterKeyId``, or ``None`` (no attribute, or an empty one)
+        for the store's default encryption, SSE-S3. ``SqsManagedSseEnabled``
+        asks for exactly that, and ``SqsManagedSseEnabled=false`` gets it too:
+        S3 encrypts every object anyway, so nothing is stored unencrypted.
+        Every segment write (a send, a dead-letter move, a move task) uses
+        the key of the queue that receives the segment."""
+        return self.attributes.get("KmsMasterKeyId") or None
+
     def holds(self, sent_ms: int, now_ms: int, *, arrived_ms: int | None = None) -> bool:
         """Whether messages sent at ``sent_ms`` still exist: neither purged
         nor past the retention period.

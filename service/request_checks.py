@@ -9,6 +9,7 @@ from service.constants import (
     MAX_VISIBILITY_TIMEOUT,
 )
 from service.errors import InvalidParameterValue
+from service.message_attributes import has_invalid_characters
 
 
 def check_range(name: str, value: int | None, low: int, high: int, *, default: int) -> int:
@@ -32,5 +33,6 @@ def validate_tags(tags: dict[str, str]) -> None:
             f"Too many tags added for queue. Maximum is {MAX_TAGS_PER_QUEUE}."
         )
     for key, value in tags.items():
-        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
+        too_long = not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH
+        if too_long or has_invalid_characters(key) or has_invalid_characters(value):
             raise InvalidParameterValue(f"Tag {key} is invalid.")

@@ -58,11 +58,14 @@ MAX_LANDINGS = 90
 @dataclass(frozen=True)
 class Landing:
     """Messages of one source segment bound for one queue, already rewritten
-    for it; ``sent_ms`` is their enqueue time there (kept or reset)."""
+    for it; ``sent_ms`` is their enqueue time there (kept or reset);
+    ``kms_key_id`` the receiving queue's key (``QueueRecord.kms_key_id``),
+    which encrypts the new segment object."""
 
     queue_id: str
     messages: list[StoredMessage]
     sent_ms: int
+    kms_key_id: str | None
 
 
 class SegmentMover:
@@ -118,8 +121,9 @@ class SegmentMover:
 
     async def _write_object(self, landing: Landing, segment_id: str) -> int:
         data = encode_segment_object(landing.sent_ms, landing.messages)
+        key = object_key(landing.queue_id, segment_id)
         # a crash after this: only an orphan object
-        await create_object(self._storage.objects, object_key(landing.queue_id, segment_id), data)
+        await create_object(self._storage.objects, key, data, kms_key_id=landing.kms_key_id)
         return len(data)
 
     async def _committed(

@@ -20,6 +20,7 @@ from service.errors import (
     BatchRequestTooLong,
     EmptyBatchRequest,
     InvalidBatchEntryId,
+    InvalidMessageContents,
     InvalidParameterValue,
     MissingParameter,
     TooManyEntriesInBatchRequest,
@@ -28,6 +29,7 @@ from service.fifo_fields import check_fifo_fields
 from service.message_attributes import (
     MessageAttributes,
     attributes_size,
+    has_invalid_characters,
     md5_of_attributes,
     md5_of_body,
     validate_attributes,
@@ -104,6 +106,10 @@ def _check_system_attributes(attributes: MessageAttributes) -> None:
         if value.data_type != "String" or not value.string_value:
             raise InvalidParameterValue(
                 f"Message system attribute '{name}' must be of type String and not empty."
+            )
+        if has_invalid_characters(value.string_value):
+            raise InvalidMessageContents(
+                f"The message system attribute '{name}' has invalid characters."
             )
 
 

@@ -54,6 +54,7 @@ from service.queue_attributes import (
 )
 from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
 from service.queue_pages import queue_url_page
+from service.queue_policies import check_access
 from service.queue_registry import QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats
 from service.receipts import ReceiptCodec, load_receipt_key
@@ -162,10 +163,12 @@ class QueueService:
             self._codec = ReceiptCodec(await load_receipt_key(self.storage.table))
         return self._codec
 
-    async def _queue(self, queue_url: str | None) -> QueueRecord:
+    async def _queue(self, ctx: RequestContext, queue_url: str | None) -> QueueRecord:
         if not queue_url:
             raise MissingParameter.named("QueueUrl")
-        return await self.queues.get(parse_queue_url(queue_url))
+        record = await self.queues.get(parse_queue_url(queue_url))
+        check_access(ctx, record)
+        return record
 
     async def flush(self) -> None:
         """Write buffered counter deltas; a Lambda invocation calls this last."""
@@ -246,6 +249,7 @@ class QueueService:
             raise MissingParameter.named("QueueName")
         ref = QueueRef(owner_account_id or ctx.account_id, name)
         record = await self.queues.get(ref)
+        check_access(ctx, record)
         return {"QueueUrl": record.ref.url(ctx.base_url)}
 
     async def list_queues(
@@ -269,14 +273,14 @@ class QueueService:
         )
 
     async def delete_queue(self, ctx: RequestContext, queue_url: str | None) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         await self.queues.delete(record.ref)
         return {}
 
     async def get_queue_attributes(
         self, ctx: RequestContext, queue_url: str | None, names: Sequence[str]
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         check_readable(list(names))
         if not names:
             return {}
@@ -303,7 +307,7 @@ class QueueService:
     async def set_queue_attributes(
         self, ctx: RequestContext, queue_url: str | None, attributes: dict[str, str] | None
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if attributes is None:
             raise MissingParameter.named("Attributes")
         changes = normalize_attributes(attributes, is_fifo=record.ref.is_fifo, creating=False)
@@ -318,7 +322,7 @@ class QueueService:
         return {}
 
     async def purge_queue(self, ctx: RequestContext, queue_url: str | None) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         now = self.clock.now_ms()
 
         def apply(current: QueueRecord) -> QueueRecord:
@@ -338,7 +342,7 @@ class QueueService:
     async def tag_queue(
         self, ctx: RequestContext, queue_url: str | None, tags: dict[str, str] | None
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if not tags:
             raise MissingParameter.named("Tags")
         validate_tags(tags)
@@ -354,7 +358,7 @@ class QueueService:
     async def untag_queue(
         self, ctx: RequestContext, queue_url: str | None, keys: Sequence[str] | None
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if not keys:
             raise MissingParameter.named("TagKeys")
 
@@ -365,7 +369,7 @@ class QueueService:
         return {}
 
     async def list_queue_tags(self, ctx: RequestContext, queue_url: str | None) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         return {"Tags": dict(record.tags)} if record.tags else {}
 
     # ---- dead-letter queues and permissions --------------------------------------
@@ -387,7 +391,7 @@ class QueueService:
     ) -> Result:
         """The queues whose RedrivePolicy names this one, from the reverse index
         (service.dlq_index): one query, never a scan of the account's queues."""
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
 
         async def names(start_after: str, limit: int) -> Sequence[str]:
             return await self.queues.dead_letter_sources(record.ref, start_after, limit)
@@ -410,7 +414,7 @@ class QueueService:
         account_ids: Sequence[str] | None,
         actions: Sequence[str] | None,
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         check_grant(label, account_ids, actions)
         assert label is not None and account_ids is not None and actions is not None
         queue_arn = record.ref.arn(ctx.region)
@@ -426,7 +430,7 @@ class QueueService:
     async def remove_permission(
         self, ctx: RequestContext, queue_url: str | None, label: str | None
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         label = check_label(label)
 
         def apply(current: QueueRecord) -> QueueRecord:
@@ -465,7 +469,7 @@ class QueueService:
     async def send_message(
         self, ctx: RequestContext, queue_url: str | None, entry: SendEntry
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         prepared = prepare(entry, record.settings, ctx)
         (committed,) = await self._committer_for(record).commit(
             record, [prepared.message], prepared.size
@@ -475,7 +479,7 @@ class QueueService:
     async def send_message_batch(
         self, ctx: RequestContext, queue_url: str | None, entries: Sequence[SendEntry]
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         validate_batch_entry_ids([e.entry_id for e in entries], "SendMessageBatch")
         validate_batch_size(entries)
         accepted: list[tuple[str, PreparedMessage]] = []
@@ -508,7 +512,7 @@ class QueueService:
         message_attribute_names: Sequence[str] = (),
         attempt_id: str | None = None,
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if attempt_id is not None:
             check_id("ReceiveRequestAttemptId", attempt_id)
         count = check_range(
@@ -548,7 +552,7 @@ class QueueService:
     async def delete_message(
         self, ctx: RequestContext, queue_url: str | None, receipt_handle: str | None
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if not receipt_handle:
             raise MissingParameter.named("ReceiptHandle")
         (error,) = await self._leases_for(record).delete(
@@ -562,7 +566,7 @@ class QueueService:
         self, ctx: RequestContext, queue_url: str | None, entries: Sequence[tuple[str, str]]
     ) -> Result:
         """``entries``: (Id, ReceiptHandle) pairs."""
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         validate_batch_entry_ids([entry_id for entry_id, _ in entries], "DeleteMessageBatch")
         codec = await self._receipt_codec()
         errors = await self._leases_for(record).delete(
@@ -577,7 +581,7 @@ class QueueService:
         receipt_handle: str | None,
         visibility_timeout: int | None,
     ) -> Result:
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         if not receipt_handle:
             raise MissingParameter.named("ReceiptHandle")
         if visibility_timeout is None:
@@ -597,7 +601,7 @@ class QueueService:
         entries: Sequence[tuple[str, str, int | None]],
     ) -> Result:
         """``entries``: (Id, ReceiptHandle, VisibilityTimeout) triples."""
-        record = await self._queue(queue_url)
+        record = await self._queue(ctx, queue_url)
         ids = [entry_id for entry_id, _, _ in entries]
         validate_batch_entry_ids(ids, "ChangeMessageVisibilityBatch")
         codec = await self._receipt_codec()

@@ -63,11 +63,13 @@ class StandardTaskMoves:
         payloads = await self._mover.payloads(segment)
         taken: list[int] = []
         by_queue: dict[str, list[StoredMessage]] = {}
+        keys: dict[str, str | None] = {}  # each destination's KMS key
         for index in visible[: task.budget]:
             queue = await destination(task, payloads[index])
             if queue.queue_id not in by_queue and len(by_queue) >= MAX_LANDINGS:
                 break  # one transaction holds at most MAX_LANDINGS receiving segments
             by_queue.setdefault(queue.queue_id, []).append(redriven(payloads[index]))
+            keys.setdefault(queue.queue_id, queue.kms_key_id)
             taken.append(index)
         done = replace(
             task,
@@ -78,7 +80,7 @@ class StandardTaskMoves:
         await self._mover.move(
             segment,
             taken,
-            [Landing(queue_id, moved, now) for queue_id, moved in by_queue.items()],
+            [Landing(queue_id, moved, now, keys[queue_id]) for queue_id, moved in by_queue.items()],
             now,
             also=[Put(done.to_item(), expect=task.version)],
             crash_prefix="move_task",

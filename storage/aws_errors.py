@@ -60,7 +60,14 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
-from storage.ports import ConditionFailed, NotFound, StorageError, StorageUnavailable, Throttled
+from storage.ports import (
+    ConditionFailed,
+    KeyUnusable,
+    NotFound,
+    StorageError,
+    StorageUnavailable,
+    Throttled,
+)
 
 CONDITION_CODES = frozenset(
     {"ConditionalCheckFailedException", "PreconditionFailed", "ConditionalRequestConflict"}
@@ -148,11 +155,25 @@ def _translate_client_error(exc: ClientError) -> Exception:
         return NotFound(message)
     if code in THROTTLE_CODES:
         return _throttled(message, unsure)
+    key_reason = _kms_reason(code, message)
+    if key_reason and not unsure:
+        return KeyUnusable(message, key_reason)
     if code in UNAVAILABLE_CODES or status >= 500:
         return StorageUnavailable(message)
     if code in INVALID_CODES:
         return ValueError(message)
     return StorageError(message)
+
+
+def _kms_reason(code: str, message: str) -> str:
+    """KMS's reason when S3 refused a write for its SSE-KMS key ("" if not):
+    S3 answers ``KMS.NotFoundException`` and the like, or an ``AccessDenied``
+    that names KMS when the caller may not use the key."""
+    if code.startswith("KMS."):
+        return code.removeprefix("KMS.")
+    if code == "AccessDenied" and "kms" in message.lower():
+        return "AccessDeniedException"
+    return ""
 
 
 def _condition_failed(message: str, unsure: bool) -> StorageError:

@@ -6,8 +6,12 @@ Layout of the data directory::
     objects/          one file per object (see ``storage.object_files``)
     table.sqlite3     the table (see ``storage.sqlite_table``), plus its WAL
 
-Everything is private to the owner (directories 0700, files 0600), durable
-once acknowledged (fsync), and safe to share between processes.
+Everything is private to the owner (directories 0700, files 0600: given
+explicitly at creation, so no umask can widen them), durable once
+acknowledged (fsync), and safe to share between processes. The data
+directory is created 0700 if missing; one that exists already keeps the
+mode its owner chose (everything bucketq puts inside is private anyway), and
+missing parents of it are made as ``mkdir -p`` makes them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from storage.ports import (
     StorageUnavailable,
 )
 from storage.sqlite_table import SqliteTable
+from storage.validation import check_key_prefix
 
 T = TypeVar("T")
 
@@ -43,12 +48,16 @@ class EmbeddedObjectStore:
         self, root: Path, counter: RequestCounter | None = None, *, max_workers: int = 4
     ) -> None:
         self.counter = counter or RequestCounter()
-        self._root = Path(root) / OBJECTS_DIR
-        self._root.mkdir(mode=object_files.DIR_MODE, parents=True, exist_ok=True)
+        root = Path(root) / OBJECTS_DIR
+        root.mkdir(mode=object_files.DIR_MODE, parents=True, exist_ok=True)
+        # Resolved once: every object's path is checked to resolve inside it.
+        self._root = root.resolve()
         # Several threads: writes are fsync-bound and need no mutual exclusion.
         self._workers = ThreadPoolExecutor(max_workers, thread_name_prefix="bucketq-objects")
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, kms_key_id: str | None = None) -> None:
+        """``kms_key_id`` is accepted and ignored: the files are the owner's
+        alone (encrypt the disk for encryption at rest)."""
         segments = object_files.key_segments(key)
         self.counter.count(OBJECT_PUT)
         if not await self._run(object_files.create, self._root, segments, bytes(data)):
@@ -68,6 +77,8 @@ class EmbeddedObjectStore:
         await self._run(object_files.remove, self._root, segments)
 
     async def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
+        check_key_prefix(prefix)
+        check_key_prefix(start_after)
         self.counter.count(OBJECT_LIST)
         return await self._run(object_files.list_keys, self._root, prefix, start_after, limit)
 

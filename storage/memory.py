@@ -35,7 +35,13 @@ from storage.ports import (
     Storage,
     TransactOp,
 )
-from storage.validation import added, check_add, check_transact
+from storage.validation import (
+    added,
+    check_add,
+    check_key_prefix,
+    check_object_key,
+    check_transact,
+)
 
 
 class MemoryObjectStore:
@@ -43,13 +49,16 @@ class MemoryObjectStore:
         self.counter = counter or RequestCounter()
         self._objects: dict[str, bytes] = {}
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, kms_key_id: str | None = None) -> None:
+        """``kms_key_id`` is accepted and ignored: nothing here is at rest."""
+        check_object_key(key)
         self.counter.count(OBJECT_PUT)
         if key in self._objects:
             raise ConditionFailed(key)
         self._objects[key] = bytes(data)
 
     async def get(self, key: str) -> bytes:
+        check_object_key(key)
         self.counter.count(OBJECT_GET)
         try:
             return self._objects[key]
@@ -57,10 +66,13 @@ class MemoryObjectStore:
             raise NotFound(key) from None
 
     async def delete(self, key: str) -> None:
+        check_object_key(key)
         self.counter.count(OBJECT_DELETE)
         self._objects.pop(key, None)
 
     async def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
+        check_key_prefix(prefix)
+        check_key_prefix(start_after)
         self.counter.count(OBJECT_LIST)
         keys = sorted(k for k in self._objects if k.startswith(prefix) and k > start_after)
         return keys[:limit]

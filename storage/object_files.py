@@ -8,6 +8,13 @@ collide), and temporary files (``.*.tmp``) can never look like objects.
 Every function blocks; ``EmbeddedObjectStore`` runs them on worker threads.
 Concurrent writers (threads or processes) need no lock: ``os.link`` either
 creates the final name or fails because it exists.
+
+Keys never leave the root: ``key_segments`` accepts only what
+``storage.validation.check_object_key`` does (no ``..``, ``.`` or empty
+segment, no ``\\`` or NUL), and ``object_path`` also resolves the final path
+(following any symbolic link inside the root) and refuses one outside the
+root. Directories are created 0700 and files 0600, whatever the umask (which
+can only take permissions away).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from storage.validation import check_object_key
+
 OBJECT_SUFFIX = ".obj"
 DIR_SUFFIX = ".dir"
 DIR_MODE = 0o700
@@ -27,21 +36,24 @@ MAX_SEGMENT_BYTES = 200
 
 
 def key_segments(key: str) -> list[str]:
-    """The key's ``/``-separated segments; ``ValueError`` for a key that is
-    empty, could escape the root or alias another key (``..``, ``.``, ``//``,
-    a leading or trailing ``/``, ``\\``, NUL)."""
-    if not key or "\\" in key or "\0" in key:
-        raise ValueError(f"unsafe object key {key!r}")
+    """The key's ``/``-separated segments; ``ValueError`` for a key that
+    ``check_object_key`` refuses or with a segment too long for a file name."""
+    check_object_key(key)
     segments = key.split("/")
-    for segment in segments:
-        if segment in ("", ".", "..") or len(segment.encode()) > MAX_SEGMENT_BYTES:
-            raise ValueError(f"unsafe object key {key!r}")
+    if any(len(segment) > MAX_SEGMENT_BYTES for segment in segments):  # ASCII only
+        raise ValueError(f"object key segment too long for a file name: {key!r}")
     return segments
 
 
 def object_path(root: Path, segments: list[str]) -> Path:
+    """The object's file under ``root``, which must be a resolved path
+    (``Path.resolve``); ``ValueError`` if the file would resolve outside it
+    (a symbolic link planted inside the root)."""
     *dirs, name = segments
-    return root.joinpath(*(d + DIR_SUFFIX for d in dirs), name + OBJECT_SUFFIX)
+    path = root.joinpath(*(d + DIR_SUFFIX for d in dirs), name + OBJECT_SUFFIX)
+    if not os.path.realpath(path).startswith(os.path.join(root, "")):
+        raise ValueError(f"object path {path} resolves outside {root}")
+    return path
 
 
 def create(root: Path, segments: list[str], data: bytes) -> bool:

@@ -63,6 +63,16 @@ class NotFound(StorageError):
     """The object does not exist."""
 
 
+class KeyUnusable(StorageError):
+    """The object store refused a write for its encryption key (SSE-KMS: the
+    key is missing, disabled, not permitted...). Nothing was applied.
+    ``reason`` is KMS's name for it, e.g. ``NotFoundException``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class StorageUnavailable(StorageError):
     """The backend failed; the outcome of a write is unknown."""
 
@@ -135,12 +145,23 @@ TransactOp: TypeAlias = Put | Delete | Check
 
 
 class ObjectStore(Protocol):
-    """Immutable objects addressed by key (S3 semantics)."""
+    """Immutable objects addressed by key (S3 semantics).
+
+    Every adapter checks each key (and a listing's prefix and start) with
+    ``storage.validation.check_object_key`` / ``check_key_prefix`` before
+    anything else: a key that could leave its prefix or path raises
+    ``ValueError`` on every backend, and nothing is created or counted."""
 
     counter: RequestCounter
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Create ``key``; ``ConditionFailed`` if it exists (``If-None-Match: *``)."""
+    async def put(self, key: str, data: bytes, *, kms_key_id: str | None = None) -> None:
+        """Create ``key``; ``ConditionFailed`` if it exists (``If-None-Match: *``).
+
+        Encrypted at rest where the backend can: with no ``kms_key_id`` the
+        S3 adapter asks for SSE-S3 (``AES256``), with one for SSE-KMS under
+        that key (id, ARN or alias; see ``storage.s3.encryption_args``). The
+        local adapters accept the key and ignore it (the embedded store's
+        files are private to their owner)."""
 
     async def get(self, key: str) -> bytes:
         """The object's bytes; ``NotFound`` if absent."""

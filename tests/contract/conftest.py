@@ -9,14 +9,21 @@
 
 Each test gets fresh resources (a new directory, or a uniquely named bucket
 and table), so tests are independent in any order.
+
+``s3_backend`` runs a test once per S3-backed adapter (``moto``,
+``moto_server``) and also gives plain boto3 clients of the same backend, to
+look at what the adapter really stored (object headers, KMS keys).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from aiobotocore.session import AioSession
 from moto import mock_aws
@@ -58,9 +65,11 @@ def unique_name() -> str:
     return f"bq-{uuid.uuid4().hex[:16]}"
 
 
-async def _aws(session: AioSession, endpoint_url: str | None = None) -> Storage:
+async def _aws(
+    session: AioSession, endpoint_url: str | None = None, bucket: str | None = None
+) -> Storage:
     return await aws_storage(
-        unique_name(),
+        bucket or unique_name(),
         unique_name(),
         endpoint_url=endpoint_url,
         create_resources=True,
@@ -85,4 +94,41 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         endpoint = request.getfixturevalue("moto_server_endpoint")
         opened = await _aws(request.getfixturevalue("server_session"), endpoint)
     yield opened
+    await opened.close()
+
+
+@dataclass
+class S3Backend:
+    """Adapters on one S3-compatible backend, and boto3 clients of it."""
+
+    storage: Storage
+    bucket: str
+    s3: Any
+    kms: Any
+
+
+def _boto3_client(service: str, endpoint_url: str | None) -> Any:
+    if endpoint_url is None:  # inside mock_aws: moto's stock hook answers
+        return boto3.client(service, region_name="us-east-1")
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(params=("moto", "moto_server"))
+async def s3_backend(request: pytest.FixtureRequest) -> AsyncIterator[S3Backend]:
+    bucket = unique_name()
+    if request.param == "moto":
+        with mock_aws():
+            opened = await _aws(request.getfixturevalue("moto_aio_session"), bucket=bucket)
+            yield S3Backend(opened, bucket, _boto3_client("s3", None), _boto3_client("kms", None))
+            await opened.close()
+        return
+    endpoint = request.getfixturevalue("moto_server_endpoint")
+    opened = await _aws(request.getfixturevalue("server_session"), endpoint, bucket)
+    yield S3Backend(opened, bucket, _boto3_client("s3", endpoint), _boto3_client("kms", endpoint))
     await opened.close()

@@ -24,6 +24,7 @@ from storage.dynamo import DynamoTable
 from storage.ports import (
     ABSENT,
     ConditionFailed,
+    KeyUnusable,
     NotFound,
     StorageError,
     StorageUnavailable,
@@ -290,3 +291,26 @@ def test_client_config() -> None:
     assert config.max_pool_connections == MAX_POOL_CONNECTIONS >= 64
     assert config.s3 == {"addressing_style": "path"}
     assert client_config(None).s3 is None
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "sqs_code"),
+    [
+        ("KMS.NotFoundException", "Invalid keyId alias/missing", "KmsNotFound"),
+        ("KMS.DisabledException", "key is disabled", "KmsDisabled"),
+        ("KMS.KMSInvalidStateException", "pending deletion", "KmsInvalidState"),
+        ("AccessDenied", "not authorized to perform: kms:GenerateDataKey", "KmsAccessDenied"),
+    ],
+)
+def test_refused_encryption_keys_become_sqs_kms_errors(
+    code: str, message: str, sqs_code: str
+) -> None:
+    """S3 refusing a write for its SSE-KMS key (the queue's KmsMasterKeyId) is
+    reported as SQS reports an unusable key, not as a 503."""
+    from service.errors import from_storage_error
+
+    error = ClientError({"Error": {"Code": code, "Message": message}}, "PutObject")
+    translated = translate(error)
+    assert isinstance(translated, KeyUnusable)
+    assert from_storage_error(translated).code == sqs_code
+    assert not isinstance(translate(client_error("AccessDenied")), KeyUnusable)

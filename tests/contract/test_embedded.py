@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -120,6 +121,53 @@ async def test_files_are_private_and_no_temporary_files_remain(tmp_path: Path) -
     for path in [data, *data.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
+async def test_files_are_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """Modes are given explicitly at creation (the umask can only take bits
+    away): objects, temporary files, directories, the SQLite database and
+    its -wal, -shm and lock files never grant group or other any access."""
+    data = tmp_path / "data"
+    previous = os.umask(umask)
+    try:
+        storage = embedded_storage(data)
+        await storage.objects.put("q/0123456789abcdef/0000000000001-000000000000", b"x")
+        await storage.objects.put("a/b/c/d", b"y")
+        with pytest.raises(ConditionFailed):  # a temporary file made and removed
+            await storage.objects.put("a/b/c/d", b"z")
+        await storage.table.put({"pk": "p", "sk": "s"}, expect=ABSENT)
+        await storage.table.add("p", "n", {"n": 1})
+        open_names = {p.name for p in data.iterdir()}
+        assert {f"{TABLE_FILE}-wal", f"{TABLE_FILE}-shm", f"{TABLE_FILE}.lock"} <= open_names
+        _assert_private(data)  # while SQLite has its -wal and -shm files
+        await storage.close()
+    finally:
+        os.umask(previous)
+    _assert_private(data)
+
+
+def _assert_private(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert not stat.S_ISLNK(path.lstat().st_mode), path
+        assert mode & 0o077 == 0, (path, oct(mode))
+        assert mode & 0o700 == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+async def test_a_symbolic_link_cannot_lead_an_object_out_of_the_root(tmp_path: Path) -> None:
+    """Keys cannot name a path outside the root; a link planted inside it
+    cannot either: the resolved path must stay inside the objects root."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    store = EmbeddedObjectStore(tmp_path / "data")
+    (tmp_path / "data" / "objects" / "q.dir").symlink_to(outside, target_is_directory=True)
+    for call in (store.put("q/x", b"x"), store.get("q/x"), store.delete("q/x")):
+        with pytest.raises(ValueError):
+            await call
+    await store.put("r/x", b"inside")  # the rest of the store works
+    await store.close()
+    assert list(outside.iterdir()) == []
 
 
 def _tree(root: Path) -> list[str]:

@@ -7,8 +7,25 @@ import pytest
 from storage.ports import ConditionFailed, NotFound, Storage
 
 # Chosen so that key order differs from a naive directory walk: "-" (0x2d)
-# and "." sort before "/" (0x2f), and "a" is also a "directory" of "a/b".
-KEYS = ["a", "a/b", "a/b/c", "a-c", "a.x", "a0", "ab/c", "b", "b/y/z", "q/é", "q/z", "é"]
+# and "." sort before "/" (0x2f), "a" is also a "directory" of "a/b", and
+# capitals and "_" sort between digits and small letters. (Keys are limited
+# to [A-Za-z0-9._/-]: storage.validation.check_object_key.)
+KEYS = [
+    "a",
+    "a/b",
+    "a/b/c",
+    "a-c",
+    "a.x",
+    "a0",
+    "aB",
+    "a_c",
+    "ab/c",
+    "b",
+    "b/y/z",
+    "q/Y",
+    "q/z",
+    "_",
+]
 
 
 async def test_put_is_create_only(storage: Storage) -> None:

@@ -1,7 +1,11 @@
 """Functional fixtures: real `bucketq serve` processes, real SQS clients, real HTTP.
 
 The gateway runs on two storage backends: the embedded default, and S3 +
-DynamoDB served by a moto server over HTTP.
+DynamoDB served by a moto server over HTTP. The embedded one is given
+``--credentials``: it answers only requests signed with the test keys, so
+every client test (boto3, aiobotocore, the AWS CLI, the JavaScript SDKs, raw
+forms) also proves that the client's signatures verify; the moto one checks
+nothing, as `bucketq serve` does by default.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ from tests.support.bucketq_server import RunningServer, free_port, start_server,
 
 CREDENTIALS = {"aws_access_key_id": "AKIDBUCKETQTEST", "aws_secret_access_key": "secret"}
 REGION = "us-east-1"
+#: The access keys the clients of these tests sign with (all with SECRET).
+TEST_ACCESS_KEYS = ("AKIDBUCKETQTEST", "AKIDCLITEST", "AKIDJSTEST", "AKIDJSV2TEST")
+SECRET = CREDENTIALS["aws_secret_access_key"]
+
+
+def credentials_file(tmp: Path) -> Path:
+    path = tmp / "credentials"
+    path.write_text("".join(f"{key} {SECRET}\n" for key in TEST_ACCESS_KEYS))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +75,8 @@ def gateway(
     tmp = tmp_path_factory.mktemp(f"gateway-{backend}")
     endpoint = request.getfixturevalue("moto_endpoint") if backend == "moto" else None
     args, env = gateway_args(backend, tmp, endpoint)
+    if backend == "embedded":
+        args += ["--credentials", str(credentials_file(tmp))]
     server = start_server(args, tmp / "server.log", env)
     yield server
     stop_server(server)

@@ -172,17 +172,31 @@ def test_health_and_unknown_action(gateway: RunningServer) -> None:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(
-        gateway.url + "/",
-        data=b"{}",
-        method="POST",
-        headers={
-            "X-Amz-Target": "AmazonSQS.NoSuchAction",
-            "Content-Type": "application/x-amz-json-1.0",
-        },
-    )
+    from tests.support.forgery import TEST_KEY, Raw, sign
+
+    headers = {
+        "X-Amz-Target": "AmazonSQS.NoSuchAction",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
+    raw = sign(Raw("POST", gateway.url + "/", headers, b"{}"), TEST_KEY)
+    request = urllib.request.Request(raw.url, data=raw.body, method="POST", headers=raw.headers)
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=5)
     assert exc.value.code == 400
     body = json.loads(exc.value.read())
     assert "__type" in body
+
+
+def test_embedded_gateway_answers_signed_requests_only(
+    gateway: RunningServer, request: pytest.FixtureRequest
+) -> None:
+    """The embedded gateway of these tests has --credentials (conftest.py), so
+    every client test on it also proves that client's signatures verify."""
+    from tests.support.forgery import Raw, send
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = send(Raw("POST", gateway.url + "/", form, b"Action=ListQueues"))
+    if request.node.callspec.params["gateway"] == "embedded":
+        assert (answer.status, answer.code) == (403, "MissingAuthenticationToken")
+    else:
+        assert answer.status == 200

@@ -134,7 +134,12 @@ class Answer:
 
 def invoke(kind: Kind, action: str, params: dict[str, Any], path: str = "/") -> Answer:
     """Run one request through ``handlers.lambda_handler`` and parse it as botocore would."""
-    result = handlers.lambda_handler(build_event(kind, action, params, path), None)
+    return invoke_event(kind, action, build_event(kind, action, params, path))
+
+
+def invoke_event(kind: Kind, action: str, event: dict[str, Any]) -> Answer:
+    """Run ``event`` through ``handlers.lambda_handler``; parse as botocore would."""
+    result = handlers.lambda_handler(event, None)
     assert set(result) >= {"statusCode", "headers", "body", "isBase64Encoded"}
     raw = result["body"] or ""
     body = base64.b64decode(raw) if result["isBase64Encoded"] else raw.encode("utf-8")

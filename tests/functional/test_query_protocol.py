@@ -39,6 +39,7 @@ from botocore.exceptions import ClientError
 from handlers.query_names import query_service_description
 from tests.functional.conftest import CREDENTIALS, REGION
 from tests.support.bucketq_server import RunningServer
+from tests.support.forgery import TEST_KEY, Raw, sign
 
 JS_DIR = Path(__file__).parent / "js_query"
 SDK_VERSION = "2.1490.0"
@@ -326,9 +327,12 @@ def http(
     url: str, data: dict[str, str] | None = None, method: str | None = None
 ) -> tuple[int, dict[str, str], ET.Element]:
     body = urllib.parse.urlencode(data).encode("utf-8") if data is not None else None
-    request = urllib.request.Request(url, data=body, method=method)
+    headers = {}
     if body is not None:
-        request.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+    raw = Raw(method or ("POST" if body is not None else "GET"), url, headers, body or b"")
+    signed = sign(raw, TEST_KEY)  # the embedded gateway answers signed requests only
+    request = urllib.request.Request(url, data=body, method=raw.method, headers=signed.headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, headers, payload = response.status, dict(response.headers), response.read()

@@ -68,8 +68,13 @@ class FaultyObjects:
     def __init__(self, inner: ObjectStore, fault: Fault | None) -> None:
         self.inner, self.fault, self.counter = inner, fault, inner.counter
 
-    async def put(self, key: str, data: bytes) -> None:
-        await _run(self.fault, OBJECT_PUT, key, lambda: self.inner.put(key, data))
+    async def put(self, key: str, data: bytes, *, kms_key_id: str | None = None) -> None:
+        await _run(
+            self.fault,
+            OBJECT_PUT,
+            key,
+            lambda: self.inner.put(key, data, kms_key_id=kms_key_id),
+        )
 
     async def get(self, key: str) -> bytes:
         await asyncio.sleep(0)

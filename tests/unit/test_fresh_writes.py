@@ -46,27 +46,27 @@ class Lossy:
 @pytest.mark.parametrize("error", [StorageUnavailable("lost"), ConditionFailed("resent")])
 async def test_an_object_create_applied_but_unanswered_succeeds(error: StorageError) -> None:
     objects = Lossy(memory_storage().objects, error, applied=True)
-    await create_object(objects, "k", b"payload")
+    await create_object(objects, "k", b"payload", kms_key_id=None)
     assert objects.reads == 1
 
 
 async def test_an_object_create_not_applied_fails_with_its_error() -> None:
     objects = Lossy(memory_storage().objects, StorageUnavailable("lost"), applied=False)
     with pytest.raises(StorageUnavailable):
-        await create_object(objects, "k", b"payload")
+        await create_object(objects, "k", b"payload", kms_key_id=None)
 
 
 async def test_another_writers_object_is_a_conflict() -> None:
     storage = memory_storage()
     await storage.objects.put("k", b"theirs")
     with pytest.raises(ConditionFailed):
-        await create_object(storage.objects, "k", b"ours")
+        await create_object(storage.objects, "k", b"ours", kms_key_id=None)
 
 
 async def test_a_throttled_create_is_not_read_back() -> None:
     objects = Lossy(memory_storage().objects, Throttled("slow down"), applied=False)
     with pytest.raises(Throttled):
-        await create_object(objects, "k", b"payload")
+        await create_object(objects, "k", b"payload", kms_key_id=None)
     table = Lossy(memory_storage().table, Throttled("slow down"), applied=False)
     with pytest.raises(Throttled):
         await create_item(table, {"pk": "p", "sk": "s"})

@@ -207,6 +207,12 @@ def test_md5_of_attributes_agrees_with_moto() -> None:
         SendEntry("x" * 1_048_577),
         SendEntry(""),
         SendEntry("ok", system_attributes={"SenderId": AttributeValue("String", "me")}),
+        # strings XML 1.0 cannot carry, which a Query response would have to mangle
+        SendEntry("ok", attributes={"c": AttributeValue("String.\x01", "v")}),
+        SendEntry(
+            "ok",
+            system_attributes={"AWSTraceHeader": AttributeValue("String", "Root=\ufffe")},
+        ),
     ],
 )
 async def test_invalid_messages_are_rejected_and_not_stored(

@@ -162,3 +162,22 @@ async def test_deleted_queue_is_gone_and_its_name_reusable(
         await svc.delete_queue(ctx, queue_url)
     await svc.create_queue(ctx, "unit-queue", {}, {})
     assert await svc.receive_message(ctx, queue_url) == {}
+
+
+@pytest.mark.parametrize("key", ["alias/orders key", "key\n", "alias/<x>", "k" * 2049])
+async def test_kms_master_key_id_must_be_a_kms_identifier(
+    svc: QueueService, ctx: RequestContext, key: str
+) -> None:
+    with pytest.raises(InvalidAttributeValue):
+        await svc.create_queue(ctx, "kms-bad", {"KmsMasterKeyId": key}, {})
+    for good in ("alias/aws/sqs", "arn:aws:kms:us-east-1:111111111111:key/mrk-1234abcd", ""):
+        await svc.create_queue(ctx, f"kms-{len(good)}", {"KmsMasterKeyId": good}, {})
+
+
+@pytest.mark.parametrize("tags", [{"k\x01": "v"}, {"k": "v\ufffe"}])
+async def test_tags_xml_cannot_carry_are_refused(
+    svc: QueueService, ctx: RequestContext, queue_url: str, tags: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidParameterValue):
+        await svc.tag_queue(ctx, queue_url, tags)
+    assert await svc.list_queue_tags(ctx, queue_url) == {}
