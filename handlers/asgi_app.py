@@ -31,7 +31,7 @@ from handlers.http_edge import (
     handle_http,
     new_request_id,
 )
-from service.errors import ServiceUnavailable, SqsError
+from service.errors import InternalFailure, ServiceUnavailable, SqsError
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,9 @@ def create_asgi_app(
                 authenticate(_request(scope, headers, b""))
             except SqsError as err:
                 return error_response(err, "query", new_request_id())
+            except Exception:
+                log.exception("internal failure authenticating %s", STORAGE_REQUESTS_PATH)
+                return error_response(InternalFailure(), "query", new_request_id())
         return _counts_response(storage_requests())
 
     async def http(scope: Scope, receive: Receive, send: Send) -> None:

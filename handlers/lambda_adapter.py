@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 from handlers.http_edge import (
     DEFAULT_MAX_BODY,
@@ -46,6 +46,9 @@ _DEFAULT_STAGE = "$default"
 
 #: Serves one request: ``handle_http`` with the gateway's dispatcher and options.
 Serve = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+#: RFC 3986 unreserved characters, left as they are (as SigV4 encodes).
+_UNRESERVED = "-_.~"
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
@@ -125,7 +128,10 @@ def _query_pairs(parameters: dict[Any, Any], *, multi: bool) -> list[str]:
                 # surrogatepass: a lone surrogate stays invalid UTF-8 for the parser
                 raw_name = name.encode("utf-8", "surrogatepass")
                 raw_value = item.encode("utf-8", "surrogatepass")
-                pairs.append(f"{quote_plus(raw_name)}={quote_plus(raw_value)}")
+                # quote, not quote_plus: SigV4 signs a space as %20 and "+" as a plus
+                pairs.append(
+                    f"{quote(raw_name, safe=_UNRESERVED)}={quote(raw_value, safe=_UNRESERVED)}"
+                )
     return pairs
 
 

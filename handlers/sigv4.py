@@ -110,8 +110,11 @@ def verify(
     _check_scope(sig, region, signed_at)
     _check_signed_headers(sig, request.headers)
     payload = _payload_hash(request)
-    canonical = _canonical_request(request, pairs, sig, payload)
-    expected = _sign(key.secret_access_key, sig, canonical)
+    try:
+        canonical = _canonical_request(request, pairs, sig, payload)
+        expected = _sign(key.secret_access_key, sig, canonical)
+    except UnicodeError:  # text no client could have signed (a lone surrogate)
+        raise SignatureDoesNotMatch() from None
     if not hmac.compare_digest(expected, sig.signature):
         raise SignatureDoesNotMatch()
     return key
@@ -172,7 +175,8 @@ def _from_query(query: Mapping[str, str]) -> _Signature:
         "Signature": query.get(_QUERY_AUTH, ""),
     }
     raw_expires = query.get("x-amz-expires", "")
-    if not raw_expires.isdigit() or not 1 <= int(raw_expires) <= MAX_EXPIRES_SECONDS:
+    digits = raw_expires.isascii() and raw_expires.isdigit() and len(raw_expires) <= 7
+    if not digits or not 1 <= int(raw_expires) <= MAX_EXPIRES_SECONDS:
         raise IncompleteSignature(f"X-Amz-Expires must be 1 to {MAX_EXPIRES_SECONDS} seconds.")
     return _signature(fields, query.get("x-amz-date", ""), int(raw_expires), presigned=True)
 

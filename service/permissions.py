@@ -175,3 +175,35 @@ def revoked(policy: str, label: str) -> str:
         s for s in doc["Statement"] if not (isinstance(s, dict) and s.get("Sid") == label)
     ]
     return _encode(doc) if doc["Statement"] else ""
+
+
+def check_policy(doc: dict[str, Any]) -> str:
+    """Why ``doc`` is not a queue policy this service can enforce as written
+    ("" if it is): every statement has an ``Effect`` of ``Allow`` or ``Deny``,
+    a ``Principal`` (or ``NotPrincipal``) and an ``Action`` (or ``NotAction``)
+    of strings. A misspelled Deny must be refused, not silently ignored."""
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return "Statement must be a statement or a list of them."
+    for statement in statements:
+        if not isinstance(statement, dict):
+            return "Each statement must be an object."
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            return "Effect must be Allow or Deny."
+        for name in ("Principal", "Action"):
+            if (name in statement) == (f"Not{name}" in statement):
+                return f"A statement needs exactly one of {name} and Not{name}."
+            field = statement.get(name, statement.get(f"Not{name}"))
+            if not _strings_within(field):
+                return f"{name} must be a string, a list of strings, or a map of them."
+    return ""
+
+
+def _strings_within(field: object) -> bool:
+    if isinstance(field, dict):
+        return all(_strings_within(value) for value in field.values())
+    if isinstance(field, list):
+        return bool(field) and all(isinstance(value, str) for value in field)
+    return isinstance(field, str)

@@ -16,6 +16,7 @@ from service.constants import (
     SETTABLE_ATTRIBUTES,
 )
 from service.errors import InvalidAttributeName, InvalidAttributeValue
+from service.permissions import check_policy
 from service.redrive import normalize_redrive_allow_policy, normalize_redrive_policy
 
 MAX_POLICY_BYTES = 20 * 1024
@@ -54,6 +55,8 @@ def _normalize_json(name: str, value: str) -> str:
         raise invalid_value(name) from None
     if not isinstance(parsed, dict):
         raise invalid_value(name)
+    if name == "Policy" and (reason := check_policy(parsed)):
+        raise InvalidAttributeValue(f"Invalid value for the parameter Policy. Reason: {reason}")
     return value
 
 

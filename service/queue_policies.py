@@ -9,13 +9,16 @@ queue, the action must be one SQS lets an owner grant
 by IAM's rules, reduced to what a queue policy can say:
 
 * an explicit ``Deny`` that matches beats any ``Allow``; nothing matching
-  means no access;
+  means no access (SetQueueAttributes refuses an ``Effect`` other than
+  ``Allow`` or ``Deny``; one found anyway counts as a ``Deny``);
 * ``Principal``: ``"*"``, ``{"AWS": "*"}``, an account id, or the account's
   root ARN ``arn:aws:iam::ACCOUNT:root``, one or a list; a user or role ARN
   names an identity this service cannot tell apart, so it matches nobody;
 * ``Action``: ``sqs:NAME`` patterns with ``*`` and ``?``, case-insensitive,
   or ``"*"``; ``Resource``: ARN patterns (a missing one means the queue);
   ``NotPrincipal``, ``NotAction`` and ``NotResource`` negate;
+* a grant of SendMessage, DeleteMessage or ChangeMessageVisibility covers
+  its batch form;
 * ``Condition`` is not evaluated. Failing safe, an ``Allow`` with a condition
   grants nothing and a ``Deny`` with a condition always applies.
 """
@@ -31,19 +34,39 @@ from typing import Any
 from service.context import RequestContext
 from service.errors import AccessDenied
 from service.permissions import GRANTABLE_ACTIONS
+from service.queue_names import QueueRef
 from service.queue_registry import QueueRecord
+
+#: A grant of an action covers its batch form, as in SQS.
+_GRANTED_AS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def is_foreign(ctx: RequestContext, ref: QueueRef) -> bool:
+    """The request is signed by an account that does not own ``ref``."""
+    return ctx.authenticated and ref.account_id != ctx.account_id
+
+
+def access_denied(ctx: RequestContext, ref: QueueRef) -> AccessDenied:
+    """Also the answer for another account's queue that does not exist: a
+    signer must not learn which names exist in accounts that are not its own."""
+    return AccessDenied(f"Access to the resource {ref.url(ctx.base_url)} is denied.")
 
 
 def check_access(ctx: RequestContext, record: QueueRecord) -> None:
     """Raise ``AccessDenied`` unless ``ctx``'s caller may run ``ctx.action``
     on ``record``'s queue."""
-    if not ctx.authenticated or record.ref.account_id == ctx.account_id:
+    if not is_foreign(ctx, record.ref):
         return
     arn = record.ref.arn(ctx.region)
     policy = record.attributes.get("Policy", "")
-    if ctx.action in GRANTABLE_ACTIONS and allows(policy, ctx.account_id, ctx.action, arn):
+    action = _GRANTED_AS.get(ctx.action, ctx.action)
+    if action in GRANTABLE_ACTIONS and allows(policy, ctx.account_id, action, arn):
         return
-    raise AccessDenied(f"Access to the resource {record.ref.url(ctx.base_url)} is denied.")
+    raise access_denied(ctx, record.ref)
 
 
 def allows(policy: str, account_id: str, action: str, resource: str) -> bool:
@@ -53,10 +76,9 @@ def allows(policy: str, account_id: str, action: str, resource: str) -> bool:
     for statement in _statements(policy):
         if not _matches(statement, account_id, f"sqs:{action}", resource):
             continue
-        effect = statement.get("Effect")
-        if effect == "Deny":
+        if statement.get("Effect") != "Allow":  # a Deny, or anything unclear
             return False
-        if effect == "Allow" and "Condition" not in statement:
+        if "Condition" not in statement:
             allowed = True
     return allowed
 

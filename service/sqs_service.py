@@ -32,6 +32,7 @@ from service.errors import (
     InvalidParameterValue,
     MissingParameter,
     PurgeQueueInProgress,
+    QueueDoesNotExist,
     SqsError,
 )
 from service.fifo_dead_letters import FifoDeadLetters
@@ -54,7 +55,7 @@ from service.queue_attributes import (
 )
 from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
 from service.queue_pages import queue_url_page
-from service.queue_policies import check_access
+from service.queue_policies import access_denied, check_access, is_foreign
 from service.queue_registry import QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats
 from service.receipts import ReceiptCodec, load_receipt_key
@@ -166,7 +167,16 @@ class QueueService:
     async def _queue(self, ctx: RequestContext, queue_url: str | None) -> QueueRecord:
         if not queue_url:
             raise MissingParameter.named("QueueUrl")
-        record = await self.queues.get(parse_queue_url(queue_url))
+        return await self._accessible(ctx, parse_queue_url(queue_url))
+
+    async def _accessible(self, ctx: RequestContext, ref: QueueRef) -> QueueRecord:
+        """The queue, if the caller may run ``ctx.action`` on it (service.queue_policies)."""
+        try:
+            record = await self.queues.get(ref)
+        except QueueDoesNotExist:
+            if is_foreign(ctx, ref):
+                raise access_denied(ctx, ref) from None
+            raise
         check_access(ctx, record)
         return record
 
@@ -247,9 +257,7 @@ class QueueService:
     ) -> Result:
         if not name:
             raise MissingParameter.named("QueueName")
-        ref = QueueRef(owner_account_id or ctx.account_id, name)
-        record = await self.queues.get(ref)
-        check_access(ctx, record)
+        record = await self._accessible(ctx, QueueRef(owner_account_id or ctx.account_id, name))
         return {"QueueUrl": record.ref.url(ctx.base_url)}
 
     async def list_queues(

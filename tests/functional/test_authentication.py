@@ -193,9 +193,10 @@ def test_signer_reaches_only_its_own_account(deployment: Deployment) -> None:
         answer = send(sign(base.raw, OTHER))
         assert (answer.status, answer.code) == (403, "AccessDenied"), (base.action, answer.body)
         denied += 1
-    with pytest.raises(ClientError) as exc:
-        other.get_queue_url(QueueName="q", QueueOwnerAWSAccountId=OWNER.account_id)
-    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    for name in ("q", "no-such-queue"):  # whether a name exists is not told either
+        with pytest.raises(ClientError) as exc:
+            other.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=OWNER.account_id)
+        assert exc.value.response["Error"]["Code"] == "AccessDenied"
     time.sleep(FLUSH_SECONDS)
     after = _state(deployment.data_dir)
     assert before == after, describe_change(before, after)
@@ -211,6 +212,10 @@ def test_queue_policy_grants_and_denies_other_accounts(deployment: Deployment) -
         QueueUrl=url, Label="send", AWSAccountIds=[OTHER.account_id], Actions=["SendMessage"]
     )
     other.send_message(QueueUrl=url, MessageBody="granted")
+    batch = other.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "b", "MessageBody": "granted in a batch"}]
+    )
+    assert [entry["Id"] for entry in batch["Successful"]] == ["b"]
     for call in (
         lambda: other.receive_message(QueueUrl=url),
         lambda: other.purge_queue(QueueUrl=url),

@@ -138,3 +138,13 @@ def test_binary_responses_are_base64_encoded() -> None:
     proxy = response_to_api_gateway(HttpResponse(200, {}, b"\xff\x00"), {"version": "2.0"})
     assert proxy["isBase64Encoded"] is True
     assert base64.b64decode(proxy["body"]) == b"\xff\x00"
+
+
+def test_v1_query_is_rebuilt_as_sigv4_signs_it() -> None:
+    """REST API hands the query decoded; rebuilt, a space must be %20 and a
+    plus %2B (quote_plus would make the space a "+", which SigV4 reads as a
+    plus, and every such signature would fail)."""
+    event = load("rest-api-v1-query-get.json")
+    event["multiValueQueryStringParameters"] = {"QueueNamePrefix": ["a b+c~"]}
+    request = api_gateway_event_to_request(event)
+    assert request.query_string == "QueueNamePrefix=a%20b%2Bc~"

@@ -133,6 +133,7 @@ CHANGES: dict[str, tuple[Callable[[SignedParts], SignedParts], type[Authenticati
     "target added": (_header("x-amz-target", "AmazonSQS.PurgeQueue"), SignatureDoesNotMatch),
     "payload hash": (_header("x-amz-content-sha256", "0" * 64), SignatureDoesNotMatch),
     "date": (_header("x-amz-date", "yesterday"), IncompleteSignature),
+    "lone surrogate": (lambda r: replace(r, query_string="x=\ud800"), SignatureDoesNotMatch),
     "short credential": (
         _header("authorization", "AWS4-HMAC-SHA256 Credential=a/b"),
         IncompleteSignature,
