@@ -28,6 +28,9 @@ class Settings:
     credentials: Path | None = None
     credentials_secret: str | None = None
     credentials_parameter: str | None = None
+    #: On Lambda, serve without credentials only when this says so (the
+    #: endpoint is public there; `bucketq serve` listens on loopback).
+    allow_unauthenticated: bool = False
 
     @property
     def authenticates(self) -> bool:
@@ -59,6 +62,6 @@ def _parse(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("data_dir", "credentials"):
         return Path(raw)
-    if name == "create_resources":
+    if name in ("create_resources", "allow_unauthenticated"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -12,6 +12,7 @@ attribute changes take up to 60 seconds to propagate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -34,6 +35,9 @@ from storage.ports import (
 )
 
 GRAVES_PARTITION = "graves"
+#: One item per account that has had a queue (sk: the account id), so that
+#: background work finds every account without scanning the table.
+ACCOUNTS_PARTITION = "accounts"
 UPDATE_ATTEMPTS = 5
 
 
@@ -121,6 +125,7 @@ class QueueRegistry:
         self._clock = clock
         self._ttl_ms = ttl_ms
         self._cache: dict[QueueRef, tuple[QueueRecord, int]] = {}
+        self._indexed_accounts: set[str] = set()  # an optimisation: may be lost
 
     def _remember(self, record: QueueRecord) -> QueueRecord:
         self._cache[record.ref] = (record, self._clock.now_ms() + self._ttl_ms)
@@ -132,6 +137,7 @@ class QueueRegistry:
         now_s = self._clock.now_ms() // 1000
         merged = default_attributes(ref.is_fifo) | attributes
         record = QueueRecord(ref, secrets.token_hex(8), merged, tags, now_s, now_s)
+        await self._index_account(ref.account_id)
         try:
             version = await self._write(record.to_item(), ABSENT, index_ops(ref, None, merged))
         except ConditionFailed:
@@ -139,6 +145,20 @@ class QueueRegistry:
             _check_same_attributes(existing, attributes)
             return existing
         return self._remember(replace(record, version=version))
+
+    async def _index_account(self, account_id: str) -> None:
+        """Record the account before its first queue, so a crash between the
+        two leaves an account with no queue, never a queue nobody sweeps."""
+        if account_id in self._indexed_accounts:
+            return
+        with contextlib.suppress(ConditionFailed):  # indexed already
+            await self._table.put({"pk": ACCOUNTS_PARTITION, "sk": account_id}, expect=ABSENT)
+        self._indexed_accounts.add(account_id)
+
+    async def accounts(self, start_after: str, limit: int) -> list[str]:
+        """Accounts that have had a queue, in order (a page of them)."""
+        items = await self._table.query(ACCOUNTS_PARTITION, start_after=start_after, limit=limit)
+        return [str(item["sk"]) for item in items]
 
     async def get(self, ref: QueueRef, *, fresh: bool = False) -> QueueRecord:
         cached = self._cache.get(ref)

@@ -204,12 +204,21 @@ class QueueService:
 
     async def sweep(self) -> SweepReport:
         """Remove garbage (service.sweeper): deleted queues, then every queue
-        of the served accounts."""
+        of every account."""
         with crash_points.acting(crash_points.SWEEP):
             report = await self.sweeper.sweep_graves()
-            for account_id in self._accounts:
+            for account_id in await self._all_accounts():
                 report.add(await self.sweeper.sweep_account(account_id))
         return report
+
+    async def _all_accounts(self) -> list[str]:
+        """The served accounts and every account that has had a queue (a
+        Lambda's schedule knows no credentials, and so no accounts of its own)."""
+        found, after = set(self._accounts), ""
+        while page := await self.queues.accounts(after, 100):
+            found.update(page)
+            after = page[-1]
+        return sorted(found)
 
     async def advance_move_tasks(self) -> int:
         """One step of every running message move task (service.move_task_runner);

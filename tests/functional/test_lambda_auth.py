@@ -83,3 +83,28 @@ def test_lambda_checks_signatures_with_credentials_from_aws(kind_name: str) -> N
     tampered["headers"]["x-amz-date"] = "20200101T000000Z"
     stale = invoke_event(kind, "CreateQueue", tampered)
     assert (stale.status, stale.parsed["Error"]["Code"]) == (403, "RequestExpired")
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_on_lambda_no_credentials_means_refuse_unless_allowed(
+    allowed: bool, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Lambda endpoint is public: with no credentials configured it refuses
+    every request, unless the deployment says AllowUnauthenticated=true."""
+    suffix = uuid.uuid4().hex[:8]
+    storage = {"bucket": f"bq-open-{suffix}", "table": f"bq-open-{suffix}", "url": moto_endpoint}
+    for _ in configure_lambda(storage, monkeypatch):
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bucketq-QueueFunction")
+        monkeypatch.setenv("BUCKETQ_ALLOW_UNAUTHENTICATED", str(allowed).lower())
+        kind = KINDS["http-v2-json"]
+        event = build_event(kind, "ListQueues", {})
+        event["headers"].pop("authorization", None)
+        answer = invoke_event(kind, "ListQueues", event)
+        if allowed:
+            assert answer.status == 200
+        else:
+            assert (answer.status, answer.parsed["Error"]["Code"]) == (
+                403,
+                "MissingAuthenticationToken",
+            )
+            assert "AllowUnauthenticated" in answer.parsed["Error"]["Message"]

@@ -436,7 +436,7 @@ def test_the_schedule_advances_move_tasks() -> None:
     assert task["Status"] == "RUNNING"
 
     scheduled = json.loads((EVENTS / "eventbridge-scheduled-event.json").read_text())
-    assert handlers.lambda_handler(scheduled, None) == {"moved": 3}
+    assert handlers.lambda_handler(scheduled, None)["moved"] == 3
 
     (task,) = ok("ListMessageMoveTasks", {"SourceArn": dlq_arn})["Results"]
     assert task["Status"] == "COMPLETED" and task["ApproximateNumberOfMessagesMoved"] == 3

@@ -546,3 +546,19 @@ async def test_random_operations_with_a_sweep_after_each_lose_nothing_live(
     await svc.sweep()
     await svc.sweep()
     assert await visible_count(svc, ctx, url) == 0  # no drift left: nothing was lost
+
+
+async def test_queues_of_every_account_are_swept(
+    store_svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    """A signer's account need not be one the service was told about (a
+    Lambda schedule has no credentials): accounts are found in the table."""
+    svc = store_svc
+    tenant = replace(ctx, account_id="444444444444", sender_id="444444444444")
+    url = await make_queue(svc, tenant, "tenant", MessageRetentionPeriod="60")
+    assert "/444444444444/" in url
+    await svc.send_message(tenant, url, SendEntry("expires"))
+    clock.advance(65)
+    report = await svc.sweep()
+    assert report.segments == 1 and report.messages == 1
+    assert await keys(svc, await queue_id(svc, url)) == []

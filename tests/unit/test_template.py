@@ -1,8 +1,10 @@
 """template.yaml: it lints clean, translates with the AWS SAM translator, and
-agrees with the code: the table `--create-resources` makes, the handler name
-and its settings, and permissions that are exactly the requests the storage
-adapters make at run time (least privilege), on exactly the bucket, table and
-credentials the stack names."""
+agrees with the code: the table `--create-resources` makes and the bucket and
+table settings `python -m iac.resources` applies (one definition for both),
+the handler name and its settings, and permissions that are exactly the
+requests the storage adapters make at run time (least privilege), on exactly
+the bucket, table and credentials the stack names, and that suffice for what
+the scheduled function runs (a sweep, move task steps)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import boto3
 import pytest
 from botocore import xform_name
 from botocore.session import get_session
-from cfnlint.api import ManualArgs, lint, lint_file
+from cfnlint.api import lint
 from moto import mock_aws
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
@@ -25,12 +27,24 @@ from samtranslator.yaml_helper import yaml_parse
 import handlers
 from handlers.lambda_entry import MARGIN_SECONDS, SCHEDULED_RUN_SECONDS
 from handlers.settings import Settings
+from iac import validate
+from iac.definitions import BUCKET_PROPERTIES, TABLE_PROPERTIES, bucket_policy
 from service.clock import ManualClock
 from service.constants import MAX_RETENTION_SECONDS
 from service.context import RequestContext
-from service.segments import object_key
+from service.fifo_model import dedup_partition
+from service.queue_names import parse_queue_url
+from service.queue_registry import GRAVES_PARTITION
+from service.segments import (
+    StoredMessage,
+    encode_segment_object,
+    new_segment_id,
+    object_key,
+    segment_partition,
+)
 from service.send import SendEntry
 from service.sqs_service import QueueService
+from service.sweeper import SAFETY_AGE_MS
 from storage.aws_resources import DUE_INDEX, table_definition
 from storage.memory import memory_storage
 from storage.ports import Check, Delete, Put, Storage
@@ -39,15 +53,19 @@ from tests.support.dead_letters import arn_of, receive_all, redrive
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
-LINT = ManualArgs(include_checks=["I"], regions=[REGION, "eu-west-1"])  # errors, warnings, infos
+LINT = validate.lint_args()  # errors, warnings, infos: as `python -m iac.validate` lints
 
 #: Where the queue function finds the credentials requests are authenticated
 #: against (``Settings.credentials_secret`` and ``credentials_parameter``).
 CREDENTIALS_ENV = {"BUCKETQ_CREDENTIALS_SECRET", "BUCKETQ_CREDENTIALS_PARAMETER"}
+#: What only the function serving requests is told: how to authenticate them.
+REQUEST_ENV = CREDENTIALS_ENV | {"BUCKETQ_ALLOW_UNAUTHENTICATED"}
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bucketq/credentials-AbC123"
 PARAMETER = "/bucketq/credentials"
+#: A deployment as the template's Rules accept it by default: with credentials.
+SECRET = {"CredentialsSecretArn": SECRET_ARN}
 SCENARIOS: dict[str, dict[str, str]] = {
-    "no credentials": {},
+    "no credentials": {"AllowUnauthenticated": "true"},
     "secret": {"CredentialsSecretArn": SECRET_ARN},
     "parameter": {"CredentialsParameterName": PARAMETER},
 }
@@ -87,6 +105,19 @@ def test_table_matches_the_adapter_definition() -> None:
     expected = table_definition("ignored")
     for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
         assert properties[key] == expected[key], key
+    # nothing else but the settings iac.resources applies too
+    created = {k: v for k, v in expected.items() if k != "TableName"}
+    assert properties == created | TABLE_PROPERTIES
+
+
+def test_bucket_and_its_policy_match_the_iac_definitions() -> None:
+    resources = load_template()["Resources"]
+    assert resources["MessageBucket"]["Properties"] == BUCKET_PROPERTIES
+    policy = resources["MessageBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "MessageBucket"}
+    assert policy["PolicyDocument"] == bucket_policy(BUCKET_ARN, OBJECTS_ARN)
+    buckets = [r for r in resources.values() if r["Type"] == "AWS::S3::Bucket"]
+    assert len(buckets) == 1
 
 
 def test_function_runs_the_lambda_entry_with_known_settings() -> None:
@@ -100,25 +131,59 @@ def test_function_runs_the_lambda_entry_with_known_settings() -> None:
     assert "BUCKETQ_CREATE_RESOURCES" not in function["Environment"]["Variables"]
 
 
-def test_move_tasks_are_advanced_on_a_schedule() -> None:
-    function = load_template()["Resources"]["MoveTaskFunction"]["Properties"]
-    queue_function = load_template()["Resources"]["QueueFunction"]["Properties"]
+def test_background_work_runs_on_a_schedule() -> None:
+    template = load_template()
+    function = template["Resources"]["BackgroundFunction"]["Properties"]
+    queue_function = template["Resources"]["QueueFunction"]["Properties"]
     assert function["Handler"] == queue_function["Handler"]
     # the same storage settings; no credentials: it serves no requests
     queue_variables = queue_function["Environment"]["Variables"]
-    expected = {k: v for k, v in queue_variables.items() if k not in CREDENTIALS_ENV}
+    expected = {k: v for k, v in queue_variables.items() if k not in REQUEST_ENV}
     assert function["Environment"]["Variables"] == expected
     (event,) = function["Events"].values()
-    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == "rate(1 minute)"
-    # the entry point steps tasks for less than the function may run
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == {
+        "Ref": "ScheduleRate"
+    }
+    rate = template["Parameters"]["ScheduleRate"]
+    assert rate["Default"] == "rate(1 minute)"  # as often as `bucketq serve` sweeps
+    for value in rate["AllowedValues"]:  # EventBridge: "1 minute", "N minutes"
+        assert re.fullmatch(r"rate\((1 minute|([2-9]|[1-5][0-9]) minutes)\)", value), value
+    # the entry point works for less than the function may run
     assert function["Timeout"] >= SCHEDULED_RUN_SECONDS + MARGIN_SECONDS
+    # a failed run is not retried: the next scheduled one is at most minutes away
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+def test_functions_log_to_groups_with_retention() -> None:
+    template = load_template()
+    resources = template["Resources"]
+    groups = set()
+    for name in ("QueueFunction", "BackgroundFunction"):
+        group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        groups.add(group)
+    assert len(groups) == 2
+    retention = template["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] in retention["AllowedValues"]
+
+
+def test_outputs_name_the_endpoint_and_the_queue_urls() -> None:
+    outputs = load_template()["Outputs"]
+    endpoint = outputs["EndpointUrl"]["Value"]["Fn::Sub"]
+    assert endpoint == "https://${QueueApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    # queue URLs are ENDPOINT/ACCOUNT_ID/NAME, the account being BUCKETQ_ACCOUNT_ID's
+    assert outputs["QueueUrlPrefix"]["Value"] == {"Fn::Sub": endpoint + "/${AWS::AccountId}"}
+    variables = load_template()["Resources"]["QueueFunction"]["Properties"]["Environment"]
+    assert variables["Variables"]["BUCKETQ_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
 
 
 # ---- linting and translation -------------------------------------------------------------
 
 
 def test_cfn_lint_finds_nothing() -> None:
-    assert [str(match) for match in lint_file(TEMPLATE, LINT)] == []
+    assert REGION in validate.LINT_REGIONS and "I" in validate.LINT_INCLUDE_CHECKS
+    assert validate.lint(TEMPLATE) == []
 
 
 def test_cfn_lint_as_configured_reports_even_informational_findings() -> None:
@@ -134,10 +199,7 @@ def translated() -> dict[str, Any]:
     """The template after the AWS::Serverless-2016-10-31 transform, as
     CloudFormation would deploy it; managed policy names resolved through
     moto's IAM (with AWS's managed policies loaded)."""
-    template = load_template()
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":  # as `sam package` leaves it
-            resource["Properties"]["CodeUri"] = "s3://bucketq-artifacts/bucketq.zip"
+    template = validate.as_packaged(load_template())  # as `sam package` leaves it
     with (
         pytest.MonkeyPatch.context() as env,
         mock_aws(config={"iam": {"load_aws_managed_policies": True}}),
@@ -157,13 +219,13 @@ def test_the_sam_translator_translates_it(translated: dict[str, Any]) -> None:
     assert "Transform" not in translated
     types = {name: r["Type"] for name, r in translated["Resources"].items()}
     assert not [t for t in types.values() if t.startswith("AWS::Serverless::")]
-    for function in ("QueueFunction", "MoveTaskFunction"):
+    for function in ("QueueFunction", "BackgroundFunction"):
         assert types[function] == "AWS::Lambda::Function"
         role = translated["Resources"][function]["Properties"]["Role"]
         assert role == {"Fn::GetAtt": [f"{function}Role", "Arn"]}
         assert types[f"{function}Role"] == "AWS::IAM::Role"
     assert types["QueueApi"] == "AWS::ApiGatewayV2::Api"
-    assert types["MoveTaskFunctionEveryMinute"] == "AWS::Events::Rule"
+    assert types["BackgroundFunctionSchedule"] == "AWS::Events::Rule"
 
 
 # ---- evaluating the template for given parameters ------------------------------------
@@ -200,6 +262,7 @@ def conditions_for(template: dict[str, Any], parameters: dict[str, str]) -> dict
     conditions["__rules__"] = all(
         evaluate(assertion["Assert"])
         for rule in template.get("Rules", {}).values()
+        if evaluate(rule.get("RuleCondition", True))
         for assertion in rule["Assertions"]
     )
     return conditions
@@ -292,9 +355,9 @@ def storage_actions() -> set[str]:
 def test_storage_permissions_are_exactly_what_the_adapters_request(
     translated: dict[str, Any],
 ) -> None:
-    template = deployed(translated, {})
+    template = deployed(translated, SECRET)
     needed = storage_actions()
-    for role in ("QueueFunctionRole", "MoveTaskFunctionRole"):
+    for role in ("QueueFunctionRole", "BackgroundFunctionRole"):
         granted = {a for a, _ in grants(template, role) if a.split(":")[0] in ("s3", "dynamodb")}
         assert granted == needed, role
 
@@ -304,7 +367,7 @@ def test_every_grant_is_an_exact_action_on_a_resource_of_the_stack(
     translated: dict[str, Any], scenario: str
 ) -> None:
     template = deployed(translated, SCENARIOS[scenario])
-    for role in ("QueueFunctionRole", "MoveTaskFunctionRole"):
+    for role in ("QueueFunctionRole", "BackgroundFunctionRole"):
         for statement in statements(template, role):
             assert statement["Effect"] == "Allow"
             assert "NotAction" not in statement and "NotResource" not in statement
@@ -330,9 +393,9 @@ def test_every_grant_is_an_exact_action_on_a_resource_of_the_stack(
 
 
 def test_object_actions_and_index_queries(translated: dict[str, Any]) -> None:
-    template = deployed(translated, {})
+    template = deployed(translated, SECRET)
     queue = grants(template, "QueueFunctionRole")
-    move = grants(template, "MoveTaskFunctionRole")
+    move = grants(template, "BackgroundFunctionRole")
     for pairs in (queue, move):
         storage = {(a, t) for a, t in pairs if not a.startswith("kms:")}
         assert {t for a, t in storage if a.endswith("Object")} == {"objects"}
@@ -345,8 +408,8 @@ def test_object_actions_and_index_queries(translated: dict[str, Any]) -> None:
 
 
 def test_kms_only_through_s3_for_this_bucket(translated: dict[str, Any]) -> None:
-    template = deployed(translated, {})
-    for role in ("QueueFunctionRole", "MoveTaskFunctionRole"):
+    template = deployed(translated, SCENARIOS["no credentials"])
+    for role in ("QueueFunctionRole", "BackgroundFunctionRole"):
         (kms,) = [s for s in statements(template, role) if s["Sid"] == "MessageObjectKeys"]
         assert sorted(as_list(kms["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
         assert kms["Resource"] == ACCOUNT_KEYS
@@ -402,9 +465,9 @@ def test_credentials_reach_only_the_queue_function(
     else:
         assert granted == {}
     assert {k: v for k, v in variables.items() if k in CREDENTIALS_ENV} == expected_variables
-    move = resources["MoveTaskFunction"]["Properties"]["Environment"]["Variables"]
-    assert not CREDENTIALS_ENV & set(move)
-    assert _credentials_statements(template, "MoveTaskFunctionRole") == {}
+    move = resources["BackgroundFunction"]["Properties"]["Environment"]["Variables"]
+    assert not REQUEST_ENV & set(move)
+    assert _credentials_statements(template, "BackgroundFunctionRole") == {}
 
 
 def test_credentials_permissions_are_what_the_reader_requests(translated: dict[str, Any]) -> None:
@@ -417,10 +480,12 @@ def test_credentials_permissions_are_what_the_reader_requests(translated: dict[s
         assert granted == {action + ("GetSecretValue" if scenario == "secret" else "GetParameter")}
 
 
-def test_one_credentials_source_at_most() -> None:
+def test_one_credentials_source_and_none_only_when_asked_for() -> None:
     template = load_template()
     both = {"CredentialsSecretArn": SECRET_ARN, "CredentialsParameterName": PARAMETER}
     assert not conditions_for(template, both)["__rules__"]
+    # the defaults would deploy a public endpoint that checks nothing
+    assert not conditions_for(template, {})["__rules__"]
     for parameters in SCENARIOS.values():
         assert conditions_for(template, parameters)["__rules__"]
 
@@ -598,5 +663,63 @@ async def test_a_move_task_step_needs_only_the_scheduled_functions_permissions(
     finally:
         await svc.close()
     assert ("s3:PutObject", "objects") in requests and ("dynamodb:UpdateItem", "table") in requests
-    granted = grants(deployed(translated, {}), "MoveTaskFunctionRole")
+    granted = grants(deployed(translated, SECRET), "BackgroundFunctionRole")
+    assert requests <= granted
+
+
+async def _leave_garbage_of_every_kind(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    """What the sweeper removes: expired and purged segments, an orphan
+    object, a deleted queue, expired FIFO messages, deduplication and
+    receive-attempt items and unreferenced FIFO commit objects."""
+    short = {"MessageRetentionPeriod": "60"}
+    expiring = str((await svc.create_queue(ctx, "expiring", short, {}))["QueueUrl"])
+    purged = str((await svc.create_queue(ctx, "purged", {}, {}))["QueueUrl"])
+    doomed = str((await svc.create_queue(ctx, "doomed", {}, {}))["QueueUrl"])
+    fifo_attributes = short | {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    fifo = str((await svc.create_queue(ctx, "old.fifo", fifo_attributes, {}))["QueueUrl"])
+    for url in (expiring, purged, doomed):
+        await svc.send_message(ctx, url, SendEntry("garbage"))
+    for group in "ab":
+        await svc.send_message(ctx, fifo, SendEntry(f"in {group}", group_id=group))
+    leased = await svc.receive_message(ctx, fifo, max_messages=1, attempt_id="attempt-1")
+    assert leased["Messages"]
+    await svc.purge_queue(ctx, purged)
+    await svc.delete_queue(ctx, doomed)
+    live = await svc.queues.get(parse_queue_url(purged), fresh=True)
+    orphan = StoredMessage("orphan-id", "orphan", {}, "md5", "sender")
+    key = object_key(live.queue_id, new_segment_id(clock.now_ms()))
+    await svc.storage.objects.put(key, encode_segment_object(clock.now_ms(), [orphan]))
+    fifo_id = (await svc.queues.get(parse_queue_url(fifo), fresh=True)).queue_id
+    assert await svc.storage.table.query(dedup_partition(fifo_id), limit=10)
+    assert await svc.storage.table.query(segment_partition(live.queue_id), limit=10)
+    assert await svc.storage.table.query(GRAVES_PARTITION, limit=10)
+    await svc.flush()
+    clock.advance(SAFETY_AGE_MS / 1000 + 61)  # past retention and the safety age
+
+
+async def test_a_sweep_needs_only_the_scheduled_functions_permissions(
+    translated: dict[str, Any], ctx: RequestContext, clock: ManualClock
+) -> None:
+    storage = memory_storage()
+    svc = QueueService(storage, clock)
+    try:
+        await _leave_garbage_of_every_kind(svc, ctx, clock)
+        requests = record_requests(storage)
+        # what the scheduled invocation does (handlers.lambda_entry), twice:
+        # FIFO commit objects go once their group segments have gone
+        first = await svc.sweep()
+        await svc.flush()
+        clock.advance(SAFETY_AGE_MS / 1000 + 1)
+        second = await svc.sweep()
+        await svc.flush()
+    finally:
+        await svc.close()
+    report = first.add(second)
+    assert report.segments >= 2 and report.orphan_objects >= 2 and report.graves == 1
+    assert report.fifo_expired >= 1 and report.expired_items >= 2
+    expected = {("s3:ListBucket", "bucket"), ("s3:DeleteObject", "objects")}
+    assert expected | {("dynamodb:DeleteItem", "table")} <= requests
+    granted = grants(deployed(translated, SECRET), "BackgroundFunctionRole")
     assert requests <= granted
