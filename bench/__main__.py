@@ -16,8 +16,10 @@ from pathlib import Path
 from bench import cycle, depth, groupcommit, longpoll, memory
 from bench.systems import (
     ALL_SYSTEMS,
+    BUCKETQ_S3,
     BUCKETQ_SYSTEMS,
     EMBEDDED,
+    KNOWN_SYSTEMS,
     LOCALSTACK_SQS,
     LocalStackStarter,
     Systems,
@@ -41,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--systems",
         default=",".join(ALL_SYSTEMS),
-        help=f"systems for the full cycle (default: {','.join(ALL_SYSTEMS)})",
+        help=f"systems for the full cycle (default: {','.join(ALL_SYSTEMS)}; "
+        f"also {BUCKETQ_S3}: the table on S3, no DynamoDB)",
     )
     p.add_argument(
         "--floor-systems",
@@ -99,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         modes = [m for m in MODES if m in args.only]
     names = [n for n in args.systems.split(",") if n]
     floor_names = [n for n in args.floor_systems.split(",") if n]
-    unknown = (set(names) | set(floor_names)) - set(ALL_SYSTEMS)
+    unknown = (set(names) | set(floor_names)) - set(KNOWN_SYSTEMS)
     if unknown:
         raise SystemExit(f"unknown systems: {', '.join(sorted(unknown))}")
     wants_localstack = LOCALSTACK_SQS in names or LOCALSTACK_SQS in floor_names

@@ -12,6 +12,11 @@ consistent read, half of one for the eventually consistent index query, which
 this rounds up). A transaction costs twice its items' units; it is priced here
 as 2 units per request, which undercounts transactions of several items
 (none are made on the standard-queue paths measured here).
+
+With the table on S3 (``bucketq serve --table-on-s3``) the table's requests
+are S3 requests (``storage.s3_table``): its reads are GETs, priced as S3
+GETs, and its writes PUTs, priced as S3 PUTs (the few DELETEs among them,
+which S3 does not charge, are priced as PUTs too: an upper bound).
 """
 
 from __future__ import annotations
@@ -46,9 +51,13 @@ class PerMessage:
     table_write: float
     table_read: float
     transact: float
+    #: The table's requests are S3 requests (the table on S3).
+    table_on_s3: bool = False
 
     @classmethod
-    def of(cls, counts: Mapping[str, int], messages: int) -> PerMessage:
+    def of(
+        cls, counts: Mapping[str, int], messages: int, *, table_on_s3: bool = False
+    ) -> PerMessage:
         def per(kinds: frozenset[str] | set[str]) -> float:
             return sum(counts.get(k, 0) for k in kinds) / messages
 
@@ -59,9 +68,15 @@ class PerMessage:
             table_write=per(TABLE_WRITE_KINDS),
             table_read=per(TABLE_READ_KINDS),
             transact=per({TABLE_TRANSACT}),
+            table_on_s3=table_on_s3,
         )
 
     def dollars_per_million(self) -> float:
+        if self.table_on_s3:
+            s3_only = (
+                self.object_put + self.object_list + self.table_write
+            ) * S3_PUT_PER_REQUEST + (self.object_get + self.table_read) * S3_GET_PER_REQUEST
+            return s3_only * MILLION
         per_message = (
             (self.object_put + self.object_list) * S3_PUT_PER_REQUEST
             + self.object_get * S3_GET_PER_REQUEST

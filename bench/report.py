@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bench.costs import PerMessage, sqs_dollars_per_million
 from bench.stats import percentile, ratio
-from bench.systems import EMBEDDED
+from bench.systems import BUCKETQ_S3, EMBEDDED
 from bench.workload import CycleResult
 
 
@@ -74,7 +74,7 @@ def cycle_rows(results: Sequence[CycleResult]) -> list[list[str]]:
         latencies = [s for r in group for s in r.latencies]
         delivered = sum(r.delivered for r in group)
         calls = sum(r.api_calls for r in group) / delivered if delivered else math.nan
-        storage = _storage(group, delivered)
+        storage = _storage(group, delivered, table_on_s3=system == BUCKETQ_S3)
         errors = [r.error for r in group if r.error]
         row = [
             label,
@@ -129,11 +129,13 @@ def _median_throughput(results: Sequence[CycleResult]) -> float:
     return ok[middle] if len(ok) % 2 else (ok[middle - 1] + ok[middle]) / 2
 
 
-def _storage(results: Sequence[CycleResult], delivered: int) -> PerMessage | None:
+def _storage(
+    results: Sequence[CycleResult], delivered: int, *, table_on_s3: bool = False
+) -> PerMessage | None:
     counts: dict[str, int] = {}
     for result in results:
         if result.storage is None:
             return None
         for kind, n in result.storage.items():
             counts[kind] = counts.get(kind, 0) + n
-    return PerMessage.of(counts, delivered) if delivered else None
+    return PerMessage.of(counts, delivered, table_on_s3=table_on_s3) if delivered else None

@@ -3,6 +3,9 @@
 - ``bucketq-embedded``: ``bucketq serve --data-dir TMP`` (files + SQLite);
 - ``bucketq-moto``: ``bucketq serve --s3-bucket B --table T --endpoint-url MOTO
   --create-resources`` over a moto server (S3 + DynamoDB over HTTP);
+- ``bucketq-s3`` (only when asked for): ``bucketq serve --s3-bucket B
+  --table-on-s3 --endpoint-url MOTO --create-resources``: the same moto
+  server's S3 alone, the table on S3 conditional writes (no DynamoDB);
 - ``moto-sqs``: that moto server's own SQS;
 - ``localstack-sqs``: LocalStack's SQS, run without Docker (bench/localstack.py).
 
@@ -33,8 +36,11 @@ EMBEDDED = "bucketq-embedded"
 BUCKETQ_MOTO = "bucketq-moto"
 MOTO_SQS = "moto-sqs"
 LOCALSTACK_SQS = "localstack-sqs"
+BUCKETQ_S3 = "bucketq-s3"
 ALL_SYSTEMS = (EMBEDDED, BUCKETQ_MOTO, MOTO_SQS, LOCALSTACK_SQS)
-BUCKETQ_SYSTEMS = (EMBEDDED, BUCKETQ_MOTO)
+#: ``ALL_SYSTEMS`` is the default; these run only when named.
+KNOWN_SYSTEMS = (*ALL_SYSTEMS, BUCKETQ_S3)
+BUCKETQ_SYSTEMS = (EMBEDDED, BUCKETQ_MOTO, BUCKETQ_S3)
 
 STORAGE_REQUESTS_PATH = "/debug/storage-requests"
 MOTO_STARTUP_SECONDS = 30
@@ -191,12 +197,14 @@ class Systems:
     def _start(self, name: str, label: str | None = None) -> System:
         label = label or name
         if name == EMBEDDED:
-            return self._bucketq(label, ["--data-dir", str(self.workdir / label / "data")], {})
-        if name == BUCKETQ_MOTO:
+            args = ["--data-dir", str(self.workdir / label / "data")]
+            return self._bucketq(label, args, {}, name)
+        if name in (BUCKETQ_MOTO, BUCKETQ_S3):
             suffix = uuid.uuid4().hex[:10]
-            args = ["--s3-bucket", f"bench-{suffix}", "--table", f"bench-{suffix}"]
+            args = ["--s3-bucket", f"bench-{suffix}"]
+            args += ["--table", f"bench-{suffix}"] if name == BUCKETQ_MOTO else ["--table-on-s3"]
             args += ["--endpoint-url", self.moto().endpoint, "--create-resources"]
-            return self._bucketq(label, args, AWS_ENV)
+            return self._bucketq(label, args, AWS_ENV, name)
         if name == MOTO_SQS:
             moto = self.moto()
             return System(MOTO_SQS, moto.endpoint, moto.process.pid)
@@ -208,9 +216,8 @@ class Systems:
             return system
         raise ValueError(f"unknown system {name!r}")
 
-    def _bucketq(self, label: str, args: list[str], env: dict[str, str]) -> System:
+    def _bucketq(self, label: str, args: list[str], env: dict[str, str], name: str) -> System:
         (self.workdir / label).mkdir(parents=True, exist_ok=True)
         server = start_server(args, self.workdir / label / "server.log", env)
         self._stack.callback(stop_server, server)
-        name = EMBEDDED if label.startswith(EMBEDDED) else BUCKETQ_MOTO
         return System(name, server.url, server.process.pid)

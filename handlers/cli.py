@@ -23,6 +23,13 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--region", help="region in queue ARNs (default us-east-1)")
     serve.add_argument("--s3-bucket", help="keep message batches in this S3 bucket")
     serve.add_argument("--table", help="keep leases and metadata in this DynamoDB table")
+    serve.add_argument(
+        "--table-on-s3",
+        action="store_true",
+        default=None,
+        help="keep leases and metadata in the S3 bucket too, on conditional writes "
+        "(no DynamoDB; needs --s3-bucket, not --table)",
+    )
     serve.add_argument("--endpoint-url", help="S3/DynamoDB endpoint (moto server, LocalStack)")
     serve.add_argument(
         "--create-resources",

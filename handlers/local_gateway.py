@@ -75,6 +75,8 @@ def build_app(settings: Settings) -> Any:
 def _where(settings: Settings) -> str:
     if settings.uses_aws:
         endpoint = settings.endpoint_url or "AWS"
+        if settings.table_on_s3:
+            return f"S3 bucket {settings.s3_bucket} (objects and table) on {endpoint}"
         return f"S3 bucket {settings.s3_bucket} and table {settings.table} on {endpoint}"
     return f"embedded storage in {settings.data_dir}"
 

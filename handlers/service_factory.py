@@ -34,6 +34,19 @@ class Gateway:
 
 
 async def open_storage(settings: Settings) -> Storage:
+    if settings.table_on_s3:
+        if settings.table:
+            raise SettingsError("--table-on-s3 keeps the table in the bucket: give no --table")
+        if not settings.s3_bucket:
+            raise SettingsError("--table-on-s3 needs --s3-bucket")
+        from storage.aws import s3_storage
+
+        return await s3_storage(
+            settings.s3_bucket,
+            endpoint_url=settings.endpoint_url,
+            region=settings.region,
+            create_resources=settings.create_resources,
+        )
     if settings.uses_aws:
         if not (settings.s3_bucket and settings.table):
             raise SettingsError("--s3-bucket and --table go together")

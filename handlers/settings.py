@@ -23,6 +23,8 @@ class Settings:
     table: str | None = None
     endpoint_url: str | None = None
     create_resources: bool = False
+    #: Keep the table in the S3 bucket too (``storage.s3_table``): no DynamoDB.
+    table_on_s3: bool = False
     #: Accept only SigV4-signed requests, with the keys of this file
     #: (handlers/credentials.py) or of this secret or SSM parameter.
     credentials: Path | None = None
@@ -38,7 +40,7 @@ class Settings:
 
     @property
     def uses_aws(self) -> bool:
-        return bool(self.s3_bucket or self.table)
+        return bool(self.s3_bucket or self.table or self.table_on_s3)
 
     @classmethod
     def resolve(
@@ -62,6 +64,6 @@ def _parse(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("data_dir", "credentials"):
         return Path(raw)
-    if name in ("create_resources", "allow_unauthenticated"):
+    if name in ("create_resources", "allow_unauthenticated", "table_on_s3"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -87,6 +87,13 @@ async def create_resources(
         await _wait_active(dynamodb, table, max_wait)
 
 
+async def create_bucket(s3: Any, *, bucket: str, region: str) -> None:
+    """Create the bucket unless it exists: all that the table on S3
+    (``storage.aws.s3_storage``) needs."""
+    with translated():
+        await _create_bucket(s3, bucket, region)
+
+
 async def _create_bucket(s3: Any, bucket: str, region: str) -> None:
     try:
         await s3.create_bucket(**bucket_definition(bucket, region))

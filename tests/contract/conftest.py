@@ -5,7 +5,10 @@
 - ``moto``: S3 + DynamoDB adapters answered in-process by moto's ``mock_aws``
   (through ``tests.support.moto_aio``);
 - ``moto_server``: the same adapters over real HTTP to a moto server started
-  once per session on a free loopback port.
+  once per session on a free loopback port;
+- ``s3_table`` and ``s3_table_server``: the S3 object store with the table on
+  S3 conditional writes (``storage.s3_table``, no DynamoDB), on moto
+  in-process and on the moto server.
 
 Each test gets fresh resources (a new directory, or a uniquely named bucket
 and table), so tests are independent in any order.
@@ -29,13 +32,13 @@ from aiobotocore.session import AioSession
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from storage.aws import aws_storage
+from storage.aws import aws_storage, s3_storage
 from storage.embedded import embedded_storage
 from storage.memory import memory_storage
 from storage.ports import Storage
 from tests.support.moto_aio import moto_session
 
-BACKENDS = ("memory", "embedded", "moto", "moto_server")
+BACKENDS = ("memory", "embedded", "moto", "moto_server", "s3_table", "s3_table_server")
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +80,19 @@ async def _aws(
     )
 
 
+async def _s3_only(session: AioSession, endpoint_url: str | None = None) -> Storage:
+    return await s3_storage(
+        unique_name(), endpoint_url=endpoint_url, create_resources=True, session=session
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     backend = request.param
-    if backend == "moto":
+    if backend in ("moto", "s3_table"):
         with mock_aws():
-            opened = await _aws(request.getfixturevalue("moto_aio_session"))
+            session = request.getfixturevalue("moto_aio_session")
+            opened = await (_aws(session) if backend == "moto" else _s3_only(session))
             yield opened
             await opened.close()
         return
@@ -90,6 +100,9 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         opened = memory_storage()
     elif backend == "embedded":
         opened = embedded_storage(tmp_path / "data")
+    elif backend == "s3_table_server":
+        endpoint = request.getfixturevalue("moto_server_endpoint")
+        opened = await _s3_only(request.getfixturevalue("server_session"), endpoint)
     else:
         endpoint = request.getfixturevalue("moto_server_endpoint")
         opened = await _aws(request.getfixturevalue("server_session"), endpoint)

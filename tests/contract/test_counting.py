@@ -21,6 +21,7 @@ from storage.ports import (
     Put,
     Storage,
 )
+from storage.s3_table import S3Table
 
 
 async def test_requests_are_counted_by_kind(storage: Storage) -> None:
@@ -41,7 +42,7 @@ async def test_requests_are_counted_by_kind(storage: Storage) -> None:
     await table.add("p", "n", {"x": 1})
     await table.transact([Put({"pk": "p", "sk": "t"}, expect=ABSENT), Check("p", "s", 2)])
     await table.delete("p", "t", expect=1)
-    assert storage.request_counts() == {
+    expected = {
         OBJECT_PUT: 2,
         OBJECT_GET: 1,
         OBJECT_LIST: 1,
@@ -53,5 +54,10 @@ async def test_requests_are_counted_by_kind(storage: Storage) -> None:
         TABLE_TRANSACT: 1,
         TABLE_DELETE: 1,
     }
+    if isinstance(table, S3Table):
+        # A read-modify-write of a partition object: the first write to a
+        # partition this process has not seen reads it first.
+        expected[TABLE_GET] += 1
+    assert storage.request_counts() == expected
     storage.objects.counter.reset()
     assert storage.request_counts() == {}

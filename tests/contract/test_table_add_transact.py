@@ -130,3 +130,50 @@ async def test_transact_rejects_bad_op_lists(storage: Storage) -> None:
     assert await table.query("t") == []
     await table.transact(too_many[:MAX_TRANSACT_OPS])
     assert len(await table.query("t")) == MAX_TRANSACT_OPS
+
+
+async def test_transact_across_partitions_applies_every_op(storage: Storage) -> None:
+    table = storage.table
+    await table.put({"pk": "x1", "sk": "a", "n": 1}, expect=ABSENT)
+    await table.put({"pk": "x2", "sk": "b", "n": 1}, expect=ABSENT)
+    await table.put({"pk": "x3", "sk": "c", "n": 1}, expect=ABSENT)
+    await table.transact(
+        [
+            Put({"pk": "x1", "sk": "a", "n": 2}, expect=1),
+            Delete("x2", "b", expect=1),
+            Check("x3", "c", 1),
+            Put({"pk": "x4", "sk": "new", "n": 1}, expect=ABSENT),
+            Put({"pk": "x1", "sk": "blind"}),
+        ]
+    )
+    assert await table.query("x1") == [
+        {"pk": "x1", "sk": "a", "n": 2, "ver": 2},
+        {"pk": "x1", "sk": "blind", "ver": 1},
+    ]
+    assert await table.query("x2") == []
+    assert await table.get("x3", "c") == {"pk": "x3", "sk": "c", "n": 1, "ver": 1}
+    assert await table.get("x4", "new") == {"pk": "x4", "sk": "new", "n": 1, "ver": 1}
+    # and the partitions take ordinary writes afterwards
+    assert await table.put({"pk": "x1", "sk": "a", "n": 3}, expect=2) == 3
+    assert await table.put({"pk": "x2", "sk": "b"}, expect=ABSENT) == 1
+
+
+@pytest.mark.parametrize("failing_partition", ["y1", "y2", "y3"])
+async def test_transact_across_partitions_is_all_or_nothing(
+    storage: Storage, failing_partition: str
+) -> None:
+    table = storage.table
+    for pk in ("y1", "y2", "y3"):
+        await table.put({"pk": pk, "sk": "k", "n": 1}, expect=ABSENT)
+    before = {pk: await table.query(pk) for pk in ("y1", "y2", "y3", "y4")}
+    ops: list[Put | Delete | Check] = [
+        Put({"pk": pk, "sk": "k", "n": 2}, expect=3 if pk == failing_partition else 1)
+        for pk in ("y1", "y2", "y3")
+    ]
+    ops.append(Put({"pk": "y4", "sk": "new"}, expect=ABSENT))
+    with pytest.raises(ConditionFailed):
+        await table.transact(ops)
+    assert {pk: await table.query(pk) for pk in before} == before
+    # nothing is left locked: the next writes go through at once
+    for pk in ("y1", "y2", "y3"):
+        assert await table.put({"pk": pk, "sk": "k", "n": 5}, expect=1) == 2

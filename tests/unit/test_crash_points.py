@@ -51,8 +51,8 @@ async def test_writes_are_counted_under_their_action() -> None:
     with crash_points.acting("Other"), pytest.raises(ConditionFailed):
         await table.put({"pk": "queues#000000000000", "sk": "q"}, expect=ABSENT)
     assert crash_points.reached == {
-        "CreateQueue.before_write": 1,
-        "CreateQueue.after_write": 1,
+        "CreateQueue.before_write": 2,  # the account's index item, then the queue
+        "CreateQueue.after_write": 2,
         "Other.before_write": 1,  # a write that failed is not after_write
     }
 
@@ -78,7 +78,7 @@ async def test_a_shared_group_commit_counts_under_the_sender_that_started_it() -
 
 
 async def test_an_armed_point_aborts_after_the_write() -> None:
-    crash_points.arm("CreateQueue.after_write", abort=Aborted)
+    crash_points.arm("CreateQueue.after_write:2", abort=Aborted)  # after the queue item
     svc = QueueService(memory_storage(), ManualClock())
     ctx = RequestContext()
     with crash_points.acting("CreateQueue"), pytest.raises(Aborted):
