@@ -15,10 +15,13 @@ deleted once per process, under ``t-probe/``): the sweeper lists only
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 from aiobotocore.session import AioSession
 
 from storage import aws_resources
-from storage.aws_clients import DEFAULT_REGION, open_client
+from storage.aws_clients import DEFAULT_REGION, Closer, open_client
 from storage.dynamo import DynamoTable
 from storage.ports import RequestCounter, Storage
 from storage.s3 import S3ObjectStore
@@ -39,30 +42,19 @@ async def aws_storage(
     ``create_resources`` creates the bucket and table if missing (see
     ``storage.aws_resources``). ``session`` supplies credentials or test
     hooks; by default a fresh session reads the usual AWS configuration."""
-    session = session or AioSession()
-    s3, close_s3 = await open_client(
-        "s3", session=session, endpoint_url=endpoint_url, region=region
+    (s3, close_s3), (dynamodb, close_dynamodb) = await _open_clients(
+        "s3", "dynamodb", session=session, endpoint_url=endpoint_url, region=region
     )
-    try:
-        dynamodb, close_dynamodb = await open_client(
-            "dynamodb", session=session, endpoint_url=endpoint_url, region=region
-        )
-    except BaseException:
-        await close_s3()
-        raise
     counter = RequestCounter()
     storage = Storage(
         objects=S3ObjectStore(s3, bucket, counter, closer=close_s3),
         table=DynamoTable(dynamodb, table, counter, closer=close_dynamodb),
     )
     if create_resources:
-        try:
-            await aws_resources.create_resources(
-                s3, dynamodb, bucket=bucket, table=table, region=region
-            )
-        except BaseException:
-            await storage.close()
-            raise
+        await _create_or_close(
+            storage,
+            aws_resources.create_resources(s3, dynamodb, bucket=bucket, table=table, region=region),
+        )
     return storage
 
 
@@ -76,29 +68,52 @@ async def s3_storage(
 ) -> Storage:
     """Objects and table in one S3 bucket, each adapter with its own client,
     sharing one counter. ``create_resources`` creates the bucket if missing."""
-    session = session or AioSession()
-    s3, close_s3 = await open_client(
-        "s3", session=session, endpoint_url=endpoint_url, region=region
+    (s3, close_s3), (table_s3, close_table_s3) = await _open_clients(
+        "s3", "s3", session=session, endpoint_url=endpoint_url, region=region
     )
-    try:
-        table_s3, close_table_s3 = await open_client(
-            "s3", session=session, endpoint_url=endpoint_url, region=region
-        )
-    except BaseException:
-        await close_s3()
-        raise
     counter = RequestCounter()
     storage = Storage(
         objects=S3ObjectStore(s3, bucket, counter, closer=close_s3),
         table=S3Table(table_s3, bucket, counter, closer=close_table_s3),
     )
     if create_resources:
-        try:
-            await aws_resources.create_bucket(s3, bucket=bucket, region=region)
-        except BaseException:
-            await storage.close()
-            raise
+        await _create_or_close(
+            storage, aws_resources.create_bucket(s3, bucket=bucket, region=region)
+        )
     return storage
+
+
+async def _open_clients(
+    objects_service: str,
+    table_service: str,
+    *,
+    session: AioSession | None,
+    endpoint_url: str | None,
+    region: str,
+) -> tuple[tuple[Any, Closer], tuple[Any, Closer]]:
+    """The object store's client and the table's, from one session: each with
+    its closer, the first closed again if the second cannot be opened."""
+    session = session or AioSession()
+    objects, close_objects = await open_client(
+        objects_service, session=session, endpoint_url=endpoint_url, region=region
+    )
+    try:
+        table = await open_client(
+            table_service, session=session, endpoint_url=endpoint_url, region=region
+        )
+    except BaseException:
+        await close_objects()
+        raise
+    return (objects, close_objects), table
+
+
+async def _create_or_close(storage: Storage, creating: Awaitable[None]) -> None:
+    """Await the creation of ``storage``'s resources; close ``storage`` if it fails."""
+    try:
+        await creating
+    except BaseException:
+        await storage.close()
+        raise
 
 
 __all__ = ["DynamoTable", "S3ObjectStore", "S3Table", "aws_storage", "s3_storage"]

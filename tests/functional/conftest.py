@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from tests.support import sqs_clients
 from tests.support.bucketq_server import RunningServer, free_port, start_server, stop_server
 
 CREDENTIALS = {"aws_access_key_id": "AKIDBUCKETQTEST", "aws_secret_access_key": "secret"}
@@ -83,13 +82,7 @@ def gateway(
 
 
 def sqs_client(url: str, **config: Any) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=url,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, **config),
-        **CREDENTIALS,
-    )
+    return sqs_clients.sqs_client(url, CREDENTIALS, REGION, **config)
 
 
 @pytest.fixture

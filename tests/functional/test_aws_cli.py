@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 from tests.support.bucketq_server import RunningServer
+from tests.support.sqs_clients import aws_cli
+
+CLI_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDCLITEST",
+    "AWS_SECRET_ACCESS_KEY": "secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def aws(gateway: RunningServer, *args: str) -> Any:
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="AKIDCLITEST",
-        AWS_SECRET_ACCESS_KEY="secret",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_PAGER="",
-    )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "sqs",
-            *args,
-            "--endpoint-url",
-            gateway.url,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else {}
+    return aws_cli(gateway.url, CLI_ENV, *args)
 
 
 def test_aws_cli_flow(gateway: RunningServer, queue_name: str) -> None:

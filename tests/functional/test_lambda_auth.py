@@ -15,15 +15,9 @@ import pytest
 
 from handlers import lambda_entry
 from tests.functional.conftest import REGION
-from tests.functional.test_lambda_handler import (
-    KINDS,
-    Kind,
-    build_event,
-    configure_lambda,
-    invoke,
-    invoke_event,
-)
+from tests.functional.test_lambda_handler import configure_lambda
 from tests.support.forgery import Key, Raw, sign
+from tests.support.lambda_events import KINDS, Kind, build_event, invoke, invoke_event
 
 KEY = Key("AKIDLAMBDA000001", "lambda-secret", "444444444444")
 

@@ -4,7 +4,7 @@ steps the running message move tasks, within the invocation's time, as
 `bucketq serve`'s background loop does.
 
 Requests reach the entry point as recorded API Gateway events (the helpers of
-``test_lambda_handler``); storage is S3 + DynamoDB on a moto server, or the
+``tests.support.lambda_events``); storage is S3 + DynamoDB on a moto server, or the
 embedded directory where only the timing is under test.
 """
 
@@ -28,13 +28,8 @@ from handlers import lambda_entry
 from service.sqs_service import QueueService
 from storage.ports import StorageUnavailable
 from tests.functional.conftest import REGION
-from tests.functional.test_lambda_handler import (
-    ACCOUNT,
-    EVENTS,
-    KINDS,
-    configure_lambda,
-    invoke,
-)
+from tests.functional.test_lambda_handler import configure_lambda
+from tests.support.lambda_events import ACCOUNT, EVENTS, KINDS, invoke
 
 SCHEDULED: dict[str, Any] = json.loads((EVENTS / "eventbridge-scheduled-event.json").read_text())
 KIND = KINDS["http-v2-json"]

@@ -31,15 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import botocore.session
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from handlers.query_names import query_service_description
 from tests.functional.conftest import CREDENTIALS, REGION
 from tests.support.bucketq_server import RunningServer
 from tests.support.forgery import TEST_KEY, Raw, sign
+from tests.support.sqs_clients import query_client, write_query_model
 
 JS_DIR = Path(__file__).parent / "js_query"
 SDK_VERSION = "2.1490.0"
@@ -123,11 +121,7 @@ def test_js_sdk_v2_query_flow(js_sdk_v2: Path, gateway: RunningServer, queue_nam
 @pytest.fixture(scope="session")
 def query_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A botocore data directory holding the Query-protocol SQS model."""
-    data = tmp_path_factory.mktemp("botocore-query-data")
-    model_dir = data / "sqs" / "2012-11-05"
-    model_dir.mkdir(parents=True)
-    (model_dir / "service-2.json").write_text(json.dumps(query_service_description()))
-    return data
+    return write_query_model(tmp_path_factory.mktemp("botocore-query-data"))
 
 
 class RawResponses:
@@ -145,16 +139,7 @@ class RawResponses:
 
 @pytest.fixture
 def query_sqs(gateway: RunningServer, query_model_path: Path) -> Iterator[tuple[Any, RawResponses]]:
-    session = botocore.session.Session()
-    session.get_component("data_loader").search_paths.insert(0, str(query_model_path))
-    client = session.create_client(
-        "sqs",
-        endpoint_url=gateway.url,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        **CREDENTIALS,
-    )
-    assert client.meta.service_model.protocol == "query"
+    client = query_client(gateway.url, query_model_path, CREDENTIALS, REGION)
     raw = RawResponses()
     client.meta.events.register("before-parse.sqs.*", raw)
     yield client, raw

@@ -25,8 +25,8 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from iac import package
-from tests.functional.test_lambda_handler import ACCOUNT, EVENTS, KINDS, build_event
 from tests.protocol.wire import client_parse
+from tests.support.lambda_events import ACCOUNT, EVENTS, KINDS, build_event
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON = KINDS["http-v2-json"]  # a recorded HTTP API (payload 2.0) event

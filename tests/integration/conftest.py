@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.support import sqs_clients
 from tests.support.bucketq_server import RunningServer, start_server, stop_server
 from tests.support.localstack import (
     AWS_ENV,
@@ -134,13 +133,7 @@ def gateway(
 
 
 def sqs_client(url: str) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=url,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-        **CREDENTIALS,
-    )
+    return sqs_clients.sqs_client(url, CREDENTIALS, REGION)
 
 
 @pytest.fixture

@@ -9,23 +9,18 @@ racing on LocalStack's conditional writes never hand a message out twice.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import botocore.session
 import pytest
-from botocore.config import Config
 
-from handlers.query_names import query_service_description
 from tests.integration.conftest import sqs_client, start_gateway
 from tests.support.bucketq_server import RunningServer, stop_server
 from tests.support.localstack import AWS_ENV, CREDENTIALS, REGION, LocalStack
+from tests.support.sqs_clients import aws_cli, query_client, write_query_model
 
 pytestmark = pytest.mark.integration
 
@@ -96,20 +91,7 @@ def test_fifo_order_and_deduplication(sqs: Any, queue_name: str) -> None:
 @pytest.fixture
 def query_sqs(gateway: RunningServer, tmp_path: Path) -> Any:
     """botocore over the Query-protocol SQS model (tests/functional/test_query_protocol.py)."""
-    model_dir = tmp_path / "sqs" / "2012-11-05"
-    model_dir.mkdir(parents=True)
-    (model_dir / "service-2.json").write_text(json.dumps(query_service_description()))
-    session = botocore.session.Session()
-    session.get_component("data_loader").search_paths.insert(0, str(tmp_path))
-    client = session.create_client(
-        "sqs",
-        endpoint_url=gateway.url,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        **CREDENTIALS,
-    )
-    assert client.meta.service_model.protocol == "query"
-    return client
+    return query_client(gateway.url, write_query_model(tmp_path), CREDENTIALS, REGION)
 
 
 def test_query_protocol_client(query_sqs: Any, sqs: Any, queue_name: str) -> None:
@@ -133,25 +115,7 @@ def test_query_protocol_client(query_sqs: Any, sqs: Any, queue_name: str) -> Non
 
 
 def aws(gateway: RunningServer, *args: str) -> Any:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "sqs",
-            *args,
-            "--endpoint-url",
-            gateway.url,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, **AWS_ENV, AWS_PAGER=""),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else {}
+    return aws_cli(gateway.url, AWS_ENV, *args)
 
 
 def test_aws_cli_flow(gateway: RunningServer, queue_name: str) -> None:

@@ -1,9 +1,9 @@
 """``handlers.lambda_handler`` on LocalStack's S3, table on S3, with recorded events.
 
 The recorded API Gateway samples of tests/events (HTTP API 2.0 and REST API 1.0,
-JSON and Query) carry botocore-serialized requests (tests/functional/
-test_lambda_handler.py builds them); the function is configured as template.yaml
-configures it, on the template's bucket, with ``BUCKETQ_TABLE_ON_S3=true``.
+JSON and Query) carry botocore-serialized requests (tests/support/lambda_events.py
+builds them); the function is configured as template.yaml configures it, on the
+template's bucket, with ``BUCKETQ_TABLE_ON_S3=true``.
 Messages cross between it and `bucketq serve` on the same bucket; the scheduled
 event advances a message move task.
 """
@@ -11,7 +11,6 @@ event advances a message move task.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,32 +18,20 @@ from typing import Any
 import pytest
 
 import handlers
-from handlers import lambda_entry
-from tests.functional.test_lambda_handler import (
+from tests.integration.conftest import sqs_client, table_on_s3_env
+from tests.support.bucketq_server import RunningServer
+from tests.support.lambda_events import (
     ACCOUNT,
     EVENTS,
     KINDS,
+    fresh_lambda,
     invoke,
     md5,
     queue_path,
 )
-from tests.integration.conftest import sqs_client, table_on_s3_env
-from tests.support.bucketq_server import RunningServer
 from tests.support.localstack import REGION, LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-def configure_lambda(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[None]:
-    """A fresh cold start of the function with ``env`` (and no other BUCKETQ_*)."""
-    for name in list(os.environ):
-        if name.startswith("BUCKETQ_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    lambda_entry.reset_for_tests()
-    yield
-    lambda_entry.reset_for_tests()
 
 
 @pytest.fixture
@@ -52,7 +39,7 @@ def lambda_env(
     bucket: str, localstack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """The function on the template's bucket, configured as template.yaml does."""
-    yield from configure_lambda(monkeypatch, table_on_s3_env(bucket, localstack.endpoint))
+    yield from fresh_lambda(monkeypatch, table_on_s3_env(bucket, localstack.endpoint))
 
 
 @pytest.fixture
@@ -60,7 +47,7 @@ def lambda_alone_env(localstack: LocalStack, monkeypatch: pytest.MonkeyPatch) ->
     """The function on a bucket of its own, which it creates: no gateway's
     background loop does any of its work."""
     env = table_on_s3_env(f"it-alone-{uuid.uuid4().hex[:8]}", localstack.endpoint)
-    yield from configure_lambda(monkeypatch, env | {"BUCKETQ_CREATE_RESOURCES": "true"})
+    yield from fresh_lambda(monkeypatch, env | {"BUCKETQ_CREATE_RESOURCES": "true"})
 
 
 @pytest.mark.usefixtures("lambda_env")

@@ -12,15 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import botocore.session
 import pytest
 import uvicorn
 from botocore.config import Config
 
 from handlers.asgi_app import create_asgi_app
 from handlers.http_edge import ApiCall
-from handlers.query_names import query_service_description
 from service.errors import QueueDoesNotExist
+from tests.support import sqs_clients
 
 MAX_BODY = 64 * 1024
 
@@ -94,22 +93,12 @@ def client(port: int) -> Any:
 @pytest.fixture(scope="module")
 def query_client(server: tuple[Server, int], tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A botocore client speaking the Query protocol, as botocore did before 1.31.64."""
-    data = tmp_path_factory.mktemp("botocore-data")
-    model_dir = data / "sqs" / "2012-11-05"
-    model_dir.mkdir(parents=True)
-    (model_dir / "service-2.json").write_text(json.dumps(query_service_description()))
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, str(data))
-    sqs = session.create_client(
-        "sqs",
-        endpoint_url=f"http://127.0.0.1:{server[1]}",
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 1}),
+    return sqs_clients.query_client(
+        f"http://127.0.0.1:{server[1]}",
+        sqs_clients.write_query_model(tmp_path_factory.mktemp("botocore-data")),
+        {"aws_access_key_id": "x", "aws_secret_access_key": "x"},
+        "us-east-1",
     )
-    assert sqs.meta.service_model.protocol == "query"
-    return sqs
 
 
 def test_health(server: tuple[Server, int]) -> None:
