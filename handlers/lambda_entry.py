@@ -29,7 +29,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from handlers.credentials import AccessKey
@@ -86,10 +86,9 @@ def _authenticate(gateway: Gateway, settings: Settings) -> Authenticate | None:
 async def _handle(event: dict[str, Any]) -> dict[str, Any]:
     gateway = await _gateway_now()
     dispatcher = gateway.dispatcher
-    authenticate = _authenticate(gateway, Settings.resolve())
 
     async def serve(request: HttpRequest) -> HttpResponse:
-        return await handle_http(request, dispatcher, authenticate=authenticate)
+        return await handle_http(request, dispatcher, authenticate=gateway.authenticator)
 
     try:
         return await serve_api_gateway_event(event, serve)
@@ -100,7 +99,9 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any]:
 async def _gateway_now() -> Gateway:
     global _gateway
     if _gateway is None:
-        _gateway = await build_gateway(Settings.resolve())
+        settings = Settings.resolve()
+        gateway = await build_gateway(settings)
+        _gateway = replace(gateway, authenticator=_authenticate(gateway, settings))
     return _gateway
 
 

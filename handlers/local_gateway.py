@@ -13,10 +13,9 @@ from typing import Any
 import uvicorn
 
 from handlers.asgi_app import create_asgi_app
-from handlers.authentication import Authenticator
 from handlers.credentials import AccessKey, CredentialsError, load_credentials_file
 from handlers.dispatch import Dispatcher
-from handlers.http_edge import ApiCall, HttpRequest
+from handlers.http_edge import ApiCall, Authenticate, HttpRequest
 from handlers.http_limits import MAX_HEAD_BYTES, http_protocol
 from handlers.service_factory import build_gateway
 from handlers.settings import Settings
@@ -29,7 +28,7 @@ class _Running:
     """What the gateway holds between startup and shutdown."""
 
     dispatcher: Dispatcher | None = None
-    authenticator: Authenticator | None = None
+    authenticator: Authenticate | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from handlers.authentication import Authenticator
 from handlers.credentials import Credentials, load_credentials_file, parse_credentials
 from handlers.dispatch import Dispatcher, Identity
+from handlers.http_edge import Authenticate
 from handlers.settings import Settings
 from service.sqs_service import SWEEP_INTERVAL_SECONDS, QueueService
 from storage.ports import Storage
@@ -30,7 +31,7 @@ class Gateway:
     credentials are configured (None: requests are not checked)."""
 
     dispatcher: Dispatcher
-    authenticator: Authenticator | None
+    authenticator: Authenticate | None
 
 
 async def open_storage(settings: Settings) -> Storage:

@@ -40,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from iac.requests import Setting, bucket_settings, table_settings
 from storage.aws_clients import DEFAULT_REGION, open_client
 from storage.aws_errors import error_code
-from storage.aws_resources import bucket_definition, create_resources
+from storage.aws_resources import create_bucket, create_resources
 from storage.ports import StorageError
 
 #: Answers meaning "this endpoint does not implement that request".
@@ -132,18 +132,6 @@ async def apply_settings(
     return outcomes
 
 
-async def _create_bucket(s3: Any, bucket: str, region: str) -> None:
-    """The bucket alone (the table on S3), as ``create_resources`` makes it."""
-    try:
-        await s3.create_bucket(**bucket_definition(bucket, region))
-    except ClientError as exc:
-        if error_code(exc) == "BucketAlreadyOwnedByYou":
-            return
-        if error_code(exc) != "BucketAlreadyExists":
-            raise
-        await s3.head_bucket(Bucket=bucket)  # someone else's bucket: 403 here
-
-
 async def create_storage_resources(
     bucket: str,
     table: str | None,
@@ -165,7 +153,7 @@ async def create_storage_resources(
         stack.push_async_callback(close_s3)
         dynamodb = None
         if table is None:
-            await _create_bucket(s3, bucket, region)
+            await create_bucket(s3, bucket=bucket, region=region)
         else:
             dynamodb, close_dynamodb = await open_client(
                 "dynamodb", session=session, endpoint_url=endpoint_url, region=region

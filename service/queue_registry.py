@@ -155,10 +155,13 @@ class QueueRegistry:
             await self._table.put({"pk": ACCOUNTS_PARTITION, "sk": account_id}, expect=ABSENT)
         self._indexed_accounts.add(account_id)
 
-    async def accounts(self, start_after: str, limit: int) -> list[str]:
-        """Accounts that have had a queue, in order (a page of them)."""
-        items = await self._table.query(ACCOUNTS_PARTITION, start_after=start_after, limit=limit)
-        return [str(item["sk"]) for item in items]
+    async def all_accounts(self, also: Sequence[str] = (), page: int = 100) -> list[str]:
+        """Every account that has had a queue, with ``also``, in order."""
+        found, after = set(also), ""
+        while items := await self._table.query(ACCOUNTS_PARTITION, start_after=after, limit=page):
+            found.update(str(item["sk"]) for item in items)
+            after = str(items[-1]["sk"])
+        return sorted(found)
 
     async def get(self, ref: QueueRef, *, fresh: bool = False) -> QueueRecord:
         cached = self._cache.get(ref)

@@ -207,18 +207,10 @@ class QueueService:
         of every account."""
         with crash_points.acting(crash_points.SWEEP):
             report = await self.sweeper.sweep_graves()
-            for account_id in await self._all_accounts():
+            # a Lambda's schedule knows no credentials, and so no accounts of its own
+            for account_id in await self.queues.all_accounts(self._accounts):
                 report.add(await self.sweeper.sweep_account(account_id))
         return report
-
-    async def _all_accounts(self) -> list[str]:
-        """The served accounts and every account that has had a queue (a
-        Lambda's schedule knows no credentials, and so no accounts of its own)."""
-        found, after = set(self._accounts), ""
-        while page := await self.queues.accounts(after, 100):
-            found.update(page)
-            after = page[-1]
-        return sorted(found)
 
     async def advance_move_tasks(self) -> int:
         """One step of every running message move task (service.move_task_runner);
