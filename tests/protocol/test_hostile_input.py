@@ -300,7 +300,10 @@ async def test_millions_of_values_are_refused_before_parsing(
         reply = await gateway.json_call("SendMessage", body)
     assert json_code(reply) == "SerializationException"
     assert f"more than {MAX_JSON_ITEMS} JSON values" in reply.json()["message"]
-    assert peak[0] < 24 * MIB, peak  # the body and a few copies of it
+    # The body and a few copies of it (about 15 MiB alone; tracemalloc also
+    # counts what other threads of the test process allocate meanwhile, 26 MiB
+    # seen in CI), against about 100 MB when the values were parsed.
+    assert peak[0] < 48 * MIB, peak
 
 
 async def test_a_message_body_full_of_json_syntax_is_accepted(gateway: Gateway) -> None:
