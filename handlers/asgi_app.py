@@ -6,10 +6,12 @@ builds an ``HttpRequest`` with the host the client addressed, and writes the
 ``HttpResponse``. ``GET /health`` answers ``200 ok`` so tests and supervisors can tell
 the server is up; ``GET /debug/storage-requests`` answers the storage requests made so
 far, by kind, as a JSON object (when the app is given a source for them: benchmarks
-read it to report requests per message). With an authenticator (credentials
-are configured), that route too answers only signed requests: no route but
-``/health`` serves an unsigned request. Lifespan events run the optional
-startup/shutdown callbacks.
+read it to report requests per message); ``GET /metrics`` (an admin route of
+``bucketq serve``) the Prometheus metrics. With an authenticator (credentials
+are configured), those routes too answer only signed requests: no route but
+``/health`` and the console's static files (``/console``, code without data:
+its calls are signed API requests) serves an unsigned request. Lifespan
+events run the optional startup/shutdown callbacks.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from handlers.http_edge import (
     Dispatcher,
     HttpRequest,
     HttpResponse,
+    Observe,
     body_too_large,
     detect_protocol,
     error_response,
@@ -42,6 +45,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 RequestCounts = Callable[[], Mapping[str, int]]
+#: A GET route beside the API (``/metrics``): signed when credentials are set.
+AdminRoute = Callable[[], Awaitable[HttpResponse]]
+#: Static pages by path (the console), or None for a path it does not serve.
+Pages = Callable[[str], HttpResponse | None]
 
 #: Request bodies held at once by one gateway process, all requests together.
 DEFAULT_BODY_BUDGET = 64 * DEFAULT_MAX_BODY
@@ -201,34 +208,54 @@ def create_asgi_app(
     on_shutdown: Hook | None = None,
     storage_requests: RequestCounts | None = None,
     authenticate: Authenticate | None = None,
+    observe: Observe | None = None,
+    admin_routes: Mapping[str, AdminRoute] | None = None,
+    pages: Pages | None = None,
 ) -> ASGIApp:
     """An ASGI 3 application serving the SQS API over ``dispatch``; with
     ``storage_requests``, also ``GET /debug/storage-requests``; with
-    ``authenticate``, only to signed requests."""
+    ``admin_routes``, each of their ``GET`` paths; with ``authenticate``, all
+    of these only to signed requests. ``pages`` serves static ``GET`` paths
+    (the console) unsigned: they carry no data."""
 
     budget = BodyBudget(body_budget)
+    routes: dict[str, AdminRoute] = dict(admin_routes or {})
+    if storage_requests is not None:
+        counts = storage_requests
 
-    def counts(scope: Scope, headers: dict[str, str]) -> HttpResponse:
-        assert storage_requests is not None
-        if authenticate is not None:
-            try:
+        async def storage_counts() -> HttpResponse:
+            return _counts_response(counts())
+
+        routes[STORAGE_REQUESTS_PATH] = storage_counts
+
+    async def admin(
+        route: AdminRoute, path: str, scope: Scope, headers: dict[str, str]
+    ) -> HttpResponse:
+        try:
+            if authenticate is not None:
                 authenticate(_request(scope, headers, b""))
-            except SqsError as err:
-                return error_response(err, "query", new_request_id())
-            except Exception:
-                log.exception("internal failure authenticating %s", STORAGE_REQUESTS_PATH)
-                return error_response(InternalFailure(), "query", new_request_id())
-        return _counts_response(storage_requests())
+            return await route()
+        except SqsError as err:
+            return error_response(err, "query", new_request_id())
+        except Exception:
+            log.exception("internal failure serving %s", path)
+            return error_response(InternalFailure(), "query", new_request_id())
+
+    async def get(scope: Scope, headers: dict[str, str]) -> HttpResponse | None:
+        path = scope.get("path", "")
+        if path == HEALTH_PATH:
+            return _HEALTH
+        route = routes.get(path)
+        if route is not None:
+            return await admin(route, path, scope, headers)
+        return pages(path) if pages is not None else None
 
     async def http(scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         if scope.get("method") == "GET":
-            path = scope.get("path")
-            if path == HEALTH_PATH:
-                await _send_response(send, _HEALTH)
-                return
-            if path == STORAGE_REQUESTS_PATH and storage_requests is not None:
-                await _send_response(send, counts(scope, headers))
+            page = await get(scope, headers)
+            if page is not None:
+                await _send_response(send, page)
                 return
         try:
             body, held = await _read_body(receive, headers, max_body, budget)
@@ -242,7 +269,7 @@ def create_asgi_app(
         try:
             request = _request(scope, headers, body)
             response = await handle_http(
-                request, dispatch, max_body=max_body, authenticate=authenticate
+                request, dispatch, max_body=max_body, authenticate=authenticate, observe=observe
             )
         finally:
             budget.give_back(held)

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from handlers.operator_cli import add_operator_commands, run
+
 
 def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
@@ -51,6 +53,16 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--credentials-parameter",
         help="the same text in this SSM parameter (a SecureString)",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="json: one object per line with a request id (default); text: for a terminal",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="info logs every call (default); warning only failures on our side",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
+    add_operator_commands(commands)
     return parser
 
 
@@ -70,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         flags = {k: v for k, v in vars(args).items() if k != "command"}
         serve(Settings.resolve(flags))
+    else:
+        raise SystemExit(run(args))
 
 
 if __name__ == "__main__":

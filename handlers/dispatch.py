@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers import requests as rq
+from handlers.extension_model import GET_QUEUE_STATS, PEEK_MESSAGES
 from handlers.http_edge import ApiCall
 from service import crash_points
 from service.constants import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -165,6 +166,16 @@ async def _cancel_move_task(svc: QueueService, ctx: RequestContext, p: Params) -
     return await svc.cancel_message_move_task(ctx, r.TaskHandle)
 
 
+async def _peek_messages(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.PeekMessagesRequest, p)
+    return await svc.extensions.peek_messages(ctx, r.QueueUrl, r.MaxNumberOfMessages)
+
+
+async def _get_queue_stats(svc: QueueService, ctx: RequestContext, p: Params) -> Result:
+    r = rq.parse_request(rq.QueueUrlRequest, p)
+    return await svc.extensions.get_queue_stats(ctx, r.QueueUrl)
+
+
 ACTIONS: dict[str, Action] = {
     "CreateQueue": _create_queue,
     "GetQueueUrl": _get_queue_url,
@@ -189,6 +200,9 @@ ACTIONS: dict[str, Action] = {
     "StartMessageMoveTask": _start_move_task,
     "ListMessageMoveTasks": _list_move_tasks,
     "CancelMessageMoveTask": _cancel_move_task,
+    # bucketq's own actions (JSON protocol only), named by their whole target
+    PEEK_MESSAGES: _peek_messages,
+    GET_QUEUE_STATS: _get_queue_stats,
 }
 
 
@@ -206,6 +220,7 @@ class Dispatcher:
             region=self.identity.region,
             base_url=call.base_url,
             sender_id=account_id,
+            trace_header=call.trace_header,
             action=call.action,
             authenticated=call.account_id is not None,
         )

@@ -22,15 +22,18 @@ rendered as itself; anything else is logged with its traceback and rendered as
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-from handlers import json_protocol, query_protocol
+from handlers import json_protocol, query_protocol, tracing
 from handlers.credentials import AccessKey
 from handlers.sqs_model import OPERATIONS
+from handlers.structured_logs import log_context
 from service.errors import InternalFailure, InvalidParameterValue, SqsError
+from storage.ports import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
 
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _QUEUE_PATH_SEGMENTS = 2  # /ACCOUNT_ID/QUEUE_NAME
+TRACE_HEADER = "x-amzn-trace-id"
+#: X-Ray headers are ~100 characters; a longer one is not carried.
+MAX_TRACE_HEADER = 1024
 
 
 @dataclass(frozen=True)
@@ -77,17 +83,38 @@ class ApiCall:
     base_url: str  # "http://HOST:PORT" (plus the stage behind API Gateway)
     path: str
     account_id: str | None = None  # the signer's account; None when not authenticated
+    #: The caller's X-Ray trace header: the AWSTraceHeader of the messages it
+    #: sends that do not name one (SQS's rule: the message attribute wins).
+    trace_header: str | None = None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One served call, for metrics and the access log: ``code`` is the SQS
+    error code ("" on success), ``storage_failure`` the storage error's kind
+    when one caused the failure."""
+
+    action: str
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    code: str
+    status: int
+    seconds: float
+    request_id: str
+    protocol: Protocol
+    storage_failure: str = ""
 
 
 Dispatcher = Callable[[ApiCall], Awaitable[dict[str, Any]]]
 #: Checks a request's signature: the signer's key, or an ``AuthenticationError``.
 Authenticate = Callable[[HttpRequest], AccessKey]
+#: Told about every call once it is answered.
+Observe = Callable[[CallRecord], None]
 
 
 def detect_protocol(headers: dict[str, str]) -> Protocol:
     """The protocol of a request, from its headers alone (the body may be unread)."""
-    target = headers.get("x-amz-target", "")
-    if target.startswith(json_protocol.TARGET_PREFIX_DOT):
+    if json_protocol.is_json_target(headers.get("x-amz-target", "")):
         return "json"
     if headers.get("content-type", "").startswith(json_protocol.JSON_CONTENT_TYPE):
         return "json"
@@ -155,29 +182,106 @@ def _success(
     return HttpResponse(200, {"content-type": content_type, "x-amzn-RequestId": request_id}, body)
 
 
+def _storage_failure(err: SqsError) -> str:
+    cause = err.__cause__
+    return type(cause).__name__ if isinstance(cause, StorageError) else ""
+
+
+def _trace_header(request: HttpRequest) -> str | None:
+    header = request.headers.get(TRACE_HEADER)
+    if not header or len(header) > MAX_TRACE_HEADER:
+        return None
+    return header if header.isascii() and header.isprintable() else None
+
+
 async def handle_http(
     request: HttpRequest,
     dispatch: Dispatcher,
     *,
     max_body: int = DEFAULT_MAX_BODY,
     authenticate: Authenticate | None = None,
+    observe: Observe | None = None,
 ) -> HttpResponse:
     """Serve one SQS API request."""
     request_id = new_request_id()
+    trace_header = _trace_header(request)
+    with log_context(request_id=request_id, trace_id=trace_header):
+        started = time.perf_counter()
+        call = await _serve(request, dispatch, max_body, authenticate, request_id, trace_header)
+        if observe is not None:
+            observe(replace(call, seconds=time.perf_counter() - started))
+        return call.response
+
+
+@dataclass(frozen=True)
+class _Served(CallRecord):
+    response: HttpResponse = HttpResponse(500, {}, b"")
+
+
+async def _serve(
+    request: HttpRequest,
+    dispatch: Dispatcher,
+    max_body: int,
+    authenticate: Authenticate | None,
+    request_id: str,
+    trace_header: str | None,
+) -> _Served:
     protocol = detect_protocol(request.headers)
-    action = "-"
+    action: str = "-"
+    params: dict[str, Any] = {}
     try:
         if len(request.body) > max_body:
             raise body_too_large(max_body)
         signer = authenticate(request).account_id if authenticate is not None else None
         action, params = decode_request(request, protocol)
-        call = ApiCall(action, params, protocol, request_id, request.base_url, request.path, signer)
-        result = await dispatch(call)
-        return _success(action, result, protocol, request_id)
     except SqsError as err:
-        return error_response(err, protocol, request_id)
+        return _failed(err, action, params, protocol, request_id)
+    call = ApiCall(
+        action, params, protocol, request_id, request.base_url, request.path, signer, trace_header
+    )
+    with tracing.action_span(action, request.headers) as span:
+        served = await _dispatched(call, dispatch)
+        tracing.record_outcome(span, served.code, served.status)
+        if served.result is not None and action == "ReceiveMessage":
+            tracing.link_messages(span, served.result)
+    return served
+
+
+async def _dispatched(call: ApiCall, dispatch: Dispatcher) -> _Served:
+    try:
+        result = await dispatch(call)
+        response = _success(call.action, result, call.protocol, call.request_id)
+    except SqsError as err:
+        return _failed(err, call.action, call.params, call.protocol, call.request_id)
     except Exception:
-        log.exception(
-            "internal failure in %s (%s protocol, request %s)", action, protocol, request_id
-        )
-        return error_response(InternalFailure(), protocol, request_id)
+        log.exception("internal failure in %s (%s protocol)", call.action, call.protocol)
+        return _failed(InternalFailure(), call.action, call.params, call.protocol, call.request_id)
+    return _Served(
+        call.action,
+        call.params,
+        result,
+        "",
+        200,
+        0.0,
+        call.request_id,
+        call.protocol,
+        response=response,
+    )
+
+
+def _failed(
+    err: SqsError, action: str, params: dict[str, Any], protocol: Protocol, request_id: str
+) -> _Served:
+    response = error_response(err, protocol, request_id)
+    return _Served(
+        action,
+        params,
+        None,
+        err.code,
+        response.status,
+        0.0,
+        request_id,
+        protocol,
+        storage_failure=_storage_failure(err),
+        response=response,
+    )

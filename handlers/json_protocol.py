@@ -8,8 +8,10 @@ legacy Query code.
 
 Decisions about malformed input, following what SQS does where it is known:
 
-* no ``X-Amz-Target`` → ``MissingAction``; a target that is not ``AmazonSQS.<an SQS
-  operation>`` → ``InvalidAction`` ("The action X is not valid for this endpoint."),
+* no ``X-Amz-Target`` → ``MissingAction``; a target that is neither ``AmazonSQS.<an SQS
+  operation>`` nor one of bucketq's own actions (``BucketQ.PeekMessages``,
+  ``BucketQ.GetQueueStats``: handlers.extension_model) → ``InvalidAction``
+  ("The action X is not valid for this endpoint."),
   the same codes as the Query protocol, so both protocols agree (AWS JSON front ends
   typically answer ``UnknownOperationException``, which no SQS client models);
 * a body that is not JSON, not UTF-8, or not an object → ``SerializationException``;
@@ -38,6 +40,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from handlers.extension_model import EXTENSION_OPERATIONS, EXTENSION_TARGET_PREFIX
 from handlers.sqs_model import OPERATION_NAMES, OPERATIONS, TARGET_PREFIX
 from service.errors import InvalidAction, MissingAction, SerializationException, SqsError
 
@@ -226,20 +229,31 @@ def _compile_encoder(shape: Any) -> _Encoder | None:
     return None
 
 
+#: SQS's operations by name, and bucketq's own by their whole target.
+_OPERATIONS: Final = {**OPERATIONS, **EXTENSION_OPERATIONS}
 _DECODERS: Final[dict[str, _Decoder | None]] = {
     name: _compile_decoder(op.input_shape) if op.input_shape is not None else None
-    for name, op in OPERATIONS.items()
+    for name, op in _OPERATIONS.items()
 }
 _ENCODERS: Final[dict[str, _Encoder | None]] = {
     name: _compile_encoder(op.output_shape) if op.output_shape is not None else None
-    for name, op in OPERATIONS.items()
+    for name, op in _OPERATIONS.items()
 }
 
 
+def is_json_target(target: str) -> bool:
+    """Whether an ``X-Amz-Target`` header names the JSON protocol: SQS's
+    prefix, or that of bucketq's own actions."""
+    return target.startswith((TARGET_PREFIX_DOT, EXTENSION_TARGET_PREFIX + "."))
+
+
 def action_from_target(target: str | None) -> str:
-    """The SQS action named by an ``X-Amz-Target`` header."""
+    """The action named by an ``X-Amz-Target`` header: an SQS action's name,
+    or the whole target of one of bucketq's own (``BucketQ.PeekMessages``)."""
     if not target:
         raise MissingAction("The request must contain the header X-Amz-Target.")
+    if target in EXTENSION_OPERATIONS:
+        return target
     action = target[len(TARGET_PREFIX_DOT) :] if target.startswith(TARGET_PREFIX_DOT) else ""
     if action not in OPERATION_NAMES:
         shown = target[:_MAX_ECHOED]

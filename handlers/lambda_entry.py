@@ -7,7 +7,10 @@ when ``BUCKETQ_CREDENTIALS_SECRET`` or ``BUCKETQ_CREDENTIALS_PARAMETER`` names
 the keys (read once, with the environment). The event loop and the storage
 clients outlive one invocation (an optimisation: nothing correct depends on
 them); buffered counter deltas are flushed before each invocation returns,
-since a frozen environment may never run again.
+since a frozen environment may never run again; so are the invocation's
+metrics (CloudWatch EMF lines on stdout: ``handlers/lambda_metrics.py``) and
+spans. Logs are JSON lines (``handlers/structured_logs.py``) carrying the
+API request id and the invocation's ``lambda_request_id``.
 
 An EventBridge scheduled event (template.yaml's ``BackgroundFunction``, every
 minute by default) does what `bucketq serve`'s background loop does, within
@@ -29,14 +32,19 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+from handlers import tracing
 from handlers.credentials import AccessKey
 from handlers.http_edge import Authenticate, HttpRequest, HttpResponse, handle_http
 from handlers.lambda_adapter import serve_api_gateway_event
+from handlers.lambda_metrics import InvocationMetrics
+from handlers.prometheus_text import QueueGauges
 from handlers.service_factory import Gateway, build_gateway
 from handlers.settings import Settings
+from handlers.structured_logs import background_request_id, configure_logging, log_context
 from service.errors import MissingAuthenticationToken
 from service.sqs_service import QueueService
 
@@ -55,6 +63,7 @@ LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 _loop: asyncio.AbstractEventLoop | None = None
 _gateway: Gateway | None = None
+_metrics = InvocationMetrics()
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -88,17 +97,34 @@ async def _handle(event: dict[str, Any]) -> dict[str, Any]:
     dispatcher = gateway.dispatcher
 
     async def serve(request: HttpRequest) -> HttpResponse:
-        return await handle_http(request, dispatcher, authenticate=gateway.authenticator)
+        return await handle_http(
+            request, dispatcher, authenticate=gateway.authenticator, observe=gateway.observe
+        )
 
     try:
         return await serve_api_gateway_event(event, serve)
     finally:
-        await dispatcher.service.flush()
+        await _finish(gateway)
+
+
+async def _finish(gateway: Gateway, queues: Sequence[QueueGauges] = ()) -> None:
+    """Before an invocation returns: counters, metrics and spans out."""
+    await gateway.dispatcher.service.flush()
+    _metrics.emit(gateway, queues)
+    tracing.flush()
+
+
+def _configure_observability() -> None:
+    """JSON logs on Lambda (tests keep pytest's logging); spans if asked."""
+    if os.environ.get(LAMBDA_FUNCTION_ENV):
+        configure_logging("json", os.environ.get("BUCKETQ_LOG_LEVEL", "info").upper())
+    tracing.configure_tracing()
 
 
 async def _gateway_now() -> Gateway:
     global _gateway
     if _gateway is None:
+        _configure_observability()
         settings = Settings.resolve()
         gateway = await build_gateway(settings)
         _gateway = replace(gateway, authenticator=_authenticate(gateway, settings))
@@ -115,13 +141,16 @@ def _seconds_left(context: Any) -> float:
 
 
 async def _run_scheduled(context: Any) -> dict[str, Any]:
-    """One sweep, then move task steps, all before the invocation's deadline."""
-    service = (await _gateway_now()).dispatcher.service
+    """One sweep, then move task steps, all before the invocation's deadline;
+    then every queue's gauges as EMF lines."""
+    gateway = await _gateway_now()
+    service = gateway.dispatcher.service
     budget = min(SCHEDULED_RUN_SECONDS, _seconds_left(context) - MARGIN_SECONDS)
     stop_at = time.monotonic() + budget
     share = SWEEP_SHARE if await service.running_move_tasks() else 1.0
     sweep, error = await _sweep(service, budget * share)
     moved = await _advance_move_tasks(service, stop_at)
+    await _finish(gateway, await service.queue_snapshots())
     if error is not None:
         raise error
     return {"sweep": sweep, "moved": moved}
@@ -159,14 +188,18 @@ async def _advance_move_tasks(service: QueueService, stop_at: float) -> int:
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    invocation = getattr(context, "aws_request_id", None)
     if is_scheduled_event(event):
-        return _event_loop().run_until_complete(_run_scheduled(context))
-    return _event_loop().run_until_complete(_handle(event))
+        with log_context(request_id=background_request_id(), lambda_request_id=invocation):
+            return _event_loop().run_until_complete(_run_scheduled(context))
+    with log_context(lambda_request_id=invocation):
+        return _event_loop().run_until_complete(_handle(event))
 
 
 def reset_for_tests() -> None:
     """Forget the cached dispatcher (tests point the entry at fresh storage)."""
-    global _gateway
+    global _gateway, _metrics
+    _metrics = InvocationMetrics()
     if _gateway is not None:
         service = _gateway.dispatcher.service
         loop = _event_loop()

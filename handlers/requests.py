@@ -180,6 +180,13 @@ class RemovePermissionRequest(QueueUrlRequest):
     Label: str
 
 
+class PeekMessagesRequest(QueueUrlRequest):
+    """BucketQ.PeekMessages (handlers.extension_model); BucketQ.GetQueueStats
+    takes a ``QueueUrlRequest``."""
+
+    MaxNumberOfMessages: int | None = None
+
+
 Model = TypeVar("Model", bound=SqsRequest)
 
 

@@ -5,13 +5,17 @@ code on the same storage and check signatures the same way."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from handlers import tracing
+from handlers.access_log import log_call
 from handlers.authentication import Authenticator
 from handlers.credentials import Credentials, load_credentials_file, parse_credentials
 from handlers.dispatch import Dispatcher, Identity
-from handlers.http_edge import Authenticate
+from handlers.http_edge import Authenticate, CallRecord
+from handlers.request_metrics import RequestMetrics
 from handlers.settings import Settings
+from handlers.traced_storage import traced_storage
 from service.sqs_service import SWEEP_INTERVAL_SECONDS, QueueService
 from storage.ports import Storage
 
@@ -27,11 +31,18 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Gateway:
-    """What a gateway serves with: the dispatcher, and the authenticator when
-    credentials are configured (None: requests are not checked)."""
+    """What a gateway serves with: the dispatcher, the authenticator when
+    credentials are configured (None: requests are not checked), and the
+    metrics of the calls it serves."""
 
     dispatcher: Dispatcher
     authenticator: Authenticate | None
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+
+    def observe(self, call: CallRecord) -> None:
+        """``handle_http``'s observer: count the call and log it."""
+        self.metrics.observe(call)
+        log_call(call)
 
 
 async def open_storage(settings: Settings) -> Storage:
@@ -93,6 +104,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     authenticator = Authenticator(credentials, settings.region) if credentials else None
     accounts = {settings.account_id, *(credentials.account_ids if credentials else ())}
     storage = await open_storage(settings)
+    if tracing.enabled():
+        storage = traced_storage(storage)
     interval = float(os.environ.get(SWEEP_INTERVAL_ENV_VAR) or SWEEP_INTERVAL_SECONDS)
     service = QueueService(storage, accounts=sorted(accounts), sweep_interval_s=interval)
     dispatcher = Dispatcher(service, Identity(settings.account_id, settings.region))

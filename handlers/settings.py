@@ -33,6 +33,9 @@ class Settings:
     #: On Lambda, serve without credentials only when this says so (the
     #: endpoint is public there; `bucketq serve` listens on loopback).
     allow_unauthenticated: bool = False
+    #: ``json`` (one object per line, handlers/structured_logs.py) or ``text``.
+    log_format: str = "json"
+    log_level: str = "info"
 
     @property
     def authenticates(self) -> bool:

@@ -33,6 +33,10 @@ MAX_VISIBILITY_TIMEOUT: Final = 43_200  # 12 hours
 MAX_WAIT_TIME_SECONDS: Final = 20
 MIN_RECEIVE_MESSAGES: Final = 1
 MAX_RECEIVE_MESSAGES: Final = 10
+#: BucketQ.PeekMessages (a bucketq extension action): how many messages one call shows.
+MIN_PEEK_MESSAGES: Final = 1
+MAX_PEEK_MESSAGES: Final = 100
+DEFAULT_PEEK_MESSAGES: Final = 10
 MIN_RETENTION_SECONDS: Final = 60
 MAX_RETENTION_SECONDS: Final = 1_209_600  # 14 days
 MIN_KMS_REUSE_SECONDS: Final = 60

@@ -1,5 +1,8 @@
 """A received message as ReceiveMessage returns it: system and user attributes
-filtered to what was asked for, with the MD5 of exactly the returned ones."""
+filtered to what was asked for, with the MD5 of exactly the returned ones.
+
+``system_attributes`` and ``wire_attributes`` are also what BucketQ.PeekMessages
+shows of a message (service.message_peek)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.fifo_model import sequence_number
-from service.message_attributes import AttributeValue, md5_of_attributes, select_attributes
+from service.message_attributes import (
+    AttributeValue,
+    MessageAttributes,
+    md5_of_attributes,
+    select_attributes,
+)
 from service.receive import Delivery
 
 
-def _system_attributes(delivery: Delivery) -> dict[str, str]:
+def system_attributes(delivery: Delivery) -> dict[str, str]:
+    """Every system attribute of the delivered message, by its SQS name."""
     message, state = delivery.message, delivery.state
     values = {
         "SenderId": message.sender_id,
@@ -45,6 +54,12 @@ def _wire_attribute(value: AttributeValue) -> dict[str, Any]:
     return {"DataType": value.data_type, "StringValue": value.string_value}
 
 
+def wire_attributes(attributes: MessageAttributes) -> dict[str, dict[str, Any]]:
+    """Message attributes as the API names their members (binary values as
+    bytes: the protocol encoders write them)."""
+    return {name: _wire_attribute(value) for name, value in attributes.items()}
+
+
 def render_message(
     delivery: Delivery,
     system_attribute_names: Sequence[str],
@@ -57,11 +72,11 @@ def render_message(
         "MD5OfBody": message.md5_of_body,
         "Body": message.body,
     }
-    system = _select_system(_system_attributes(delivery), system_attribute_names)
+    system = _select_system(system_attributes(delivery), system_attribute_names)
     if system:
         rendered["Attributes"] = system
     chosen = select_attributes(message.attributes, message_attribute_names)
     if chosen:
         rendered["MD5OfMessageAttributes"] = md5_of_attributes(chosen)
-        rendered["MessageAttributes"] = {n: _wire_attribute(v) for n, v in chosen.items()}
+        rendered["MessageAttributes"] = wire_attributes(chosen)
     return rendered

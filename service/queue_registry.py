@@ -179,6 +179,13 @@ class QueueRegistry:
         )
         return [str(item["sk"]) for item in items]
 
+    async def records(self, account_id: str, start_after: str, limit: int) -> Sequence[QueueRecord]:
+        """The account's queues after ``start_after`` by name, from one query."""
+        items = await self._table.query(
+            queue_partition(account_id), start_after=start_after, limit=limit
+        )
+        return [self._remember(QueueRecord.from_item(item)) for item in items]
+
     async def delete(self, ref: QueueRef) -> None:
         record = await self.get(ref, fresh=True)
         grave: Item = {

@@ -35,6 +35,7 @@ from service.errors import (
     QueueDoesNotExist,
     SqsError,
 )
+from service.extension_actions import ExtensionActions
 from service.fifo_dead_letters import FifoDeadLetters
 from service.fifo_fields import check_id
 from service.fifo_leases import FifoLeaseKeeper
@@ -57,6 +58,7 @@ from service.queue_names import QueueRef, parse_queue_url, validate_queue_name
 from service.queue_pages import queue_url_page
 from service.queue_policies import access_denied, check_access, is_foreign
 from service.queue_registry import QueueRecord, QueueRegistry
+from service.queue_snapshots import QueueSnapshot
 from service.queue_stats import QueueStats
 from service.receipts import ReceiptCodec, load_receipt_key
 from service.receive import Receiver
@@ -146,6 +148,16 @@ class QueueService:
             storage, self.queues, self.stats, self.clock, fifo=self._fifo_receiver
         )
         self._codec: ReceiptCodec | None = None
+        #: BucketQ.PeekMessages, BucketQ.GetQueueStats and the queue snapshots
+        self.extensions = ExtensionActions(
+            self._queue,
+            self.queues,
+            self.stats,
+            self.storage.table,
+            self._cache,
+            self.clock,
+            self._accounts,
+        )
 
     def _committer_for(self, record: QueueRecord) -> GroupCommitter:
         return self._fifo_committer if record.settings.fifo else self._committer
@@ -217,6 +229,11 @@ class QueueService:
         the number of messages moved."""
         with crash_points.acting(crash_points.MOVE_TASK_STEP):
             return await self._move_runner.advance_all()
+
+    async def queue_snapshots(self) -> list[QueueSnapshot]:
+        """Counts and oldest-message age of every queue of every account
+        (service.queue_snapshots), for the metrics exporter."""
+        return await self.extensions.queue_snapshots()
 
     async def running_move_tasks(self) -> int:
         return await self._move_runner.running()

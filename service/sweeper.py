@@ -32,7 +32,10 @@ for every queue:
    a constant; concurrent traffic and other processes' buffered deltas make
    it look off by an amount that keeps changing. So the sweeper corrects
    ``total`` only when it finds the same difference in two sweeps in a row
-   (``_recount``).
+   (``_recount``). The walk over a FIFO queue's group segments also finds
+   the arrival of its oldest held message, which it records for
+   ApproximateAgeOfOldestMessage (``service.oldest_message``: the item
+   ``s#{queue_id}`` / ``oldest``, read and, when it changed, put).
 
 Why it never removes anything a live message needs
 --------------------------------------------------
@@ -108,7 +111,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from service.clock import Clock
 from service.errors import QueueDoesNotExist
@@ -121,6 +124,7 @@ from service.fifo_model import (
     sequence_partition,
 )
 from service.fifo_receive import FifoReceiver
+from service.oldest_message import OldestMessages
 from service.queue_names import QueueRef
 from service.queue_registry import GRAVES_PARTITION, QueueRecord, QueueRegistry
 from service.queue_stats import QueueStats, stats_partition
@@ -158,6 +162,16 @@ class SweepReport:
         return self
 
 
+@dataclass
+class _FifoWalk:
+    """What one walk over a FIFO queue's group segments found."""
+
+    held: int = 0  # messages the counter's ``total`` should include
+    referenced: set[str] = field(default_factory=set)  # commit objects named
+    stale: list[str] = field(default_factory=list)  # groups holding expired or purged messages
+    oldest: int | None = None  # arrival of the oldest message the queue holds
+
+
 class Sweeper:
     def __init__(
         self,
@@ -181,18 +195,20 @@ class Sweeper:
         self.fifo = fifo
         #: queue id -> the count difference the last sweep found
         self._drift: dict[str, int] = {}
+        self._oldest = OldestMessages(storage.table, clock)
 
     # ---- one live queue -------------------------------------------------------------
 
     async def sweep_queue(self, queue: QueueRecord) -> SweepReport:
         report = SweepReport()
         if queue.settings.fifo:
-            held, referenced, stale = await self._walk_fifo(queue)
-            await self._recount(queue, held, report)
+            walk = await self._walk_fifo(queue)
+            await self._recount(queue, walk.held, report)
+            await self._oldest.record(queue.queue_id, walk.oldest)
             if self.fifo is not None:
-                for group_id in stale:
+                for group_id in walk.stale:
                     report.fifo_expired += await self.fifo.drop_expired(queue, group_id)
-            await self._sweep_orphans(queue.queue_id, report, referenced)
+            await self._sweep_orphans(queue.queue_id, report, walk.referenced)
             for pk in (dedup_partition(queue.queue_id), attempt_partition(queue.queue_id)):
                 await self._sweep_expired(pk, report)
             return report
@@ -210,24 +226,26 @@ class Sweeper:
                 held += _counted(queue, segment.states, segment.arrived_ms)
         return held
 
-    async def _walk_fifo(self, queue: QueueRecord) -> tuple[int, set[str], list[str]]:
+    async def _walk_fifo(self, queue: QueueRecord) -> _FifoWalk:
         """How many messages the group segments hold, the commit objects
-        they refer to, and the groups with live messages the queue no longer
-        holds (expired or purged)."""
-        held = 0
-        referenced: set[str] = set()
-        stale: list[str] = []
+        they refer to, the groups with live messages the queue no longer
+        holds (expired or purged), and when the oldest one it holds arrived."""
+        walk = _FifoWalk()
         now = self._clock.now_ms()
         async for group in self._items(group_partition(queue.queue_id)):
             group_id = str(group["sk"])
             async for item in self._items(group_segment_partition(queue.queue_id, group_id)):
                 segment = GroupSegment.from_item(queue.queue_id, group_id, item)
-                held += _counted(queue, segment.states, segment.arrived_ms)
-                referenced.add(segment.object_id)
-                gone = not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms)
-                if gone and segment.live and stale[-1:] != [group_id]:
-                    stale.append(group_id)
-        return held, referenced, stale
+                walk.held += _counted(queue, segment.states, segment.arrived_ms)
+                walk.referenced.add(segment.object_id)
+                if not segment.live:
+                    continue
+                if not queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
+                    if walk.stale[-1:] != [group_id]:
+                        walk.stale.append(group_id)
+                elif walk.oldest is None or segment.arrived_ms < walk.oldest:
+                    walk.oldest = segment.arrived_ms
+        return walk
 
     async def _items(self, pk: str) -> AsyncIterator[Item]:
         after = ""
@@ -350,7 +368,7 @@ class Sweeper:
             sequence_partition(queue_id),
             dedup_partition(queue_id),
             attempt_partition(queue_id),
-            stats_partition(queue_id),
+            stats_partition(queue_id),  # the counter, and a FIFO queue's ``oldest`` record
         ):
             await self._clear_partition(pk)
         # objects after items (invariant 4), though nothing can reach them any more

@@ -44,6 +44,7 @@ from typing import Any
 import pytest
 
 from handlers.dispatch import ACTIONS
+from handlers.extension_model import GET_QUEUE_STATS, PEEK_MESSAGES
 from handlers.service_factory import SWEEP_INTERVAL_ENV_VAR
 from service import crash_points
 from service.clock import ManualClock
@@ -265,6 +266,11 @@ def check_remove_permission(c: Check) -> None:
 def get_attributes(d: Drive) -> None:
     """Counter writes: flushing this process's deltas and pruning stale buckets."""
     d.call("get", "GetQueueAttributes", QueueUrl=d.url("std"), AttributeNames=["All"])
+
+
+def get_stats(d: Drive) -> None:
+    """BucketQ.GetQueueStats reads the counts as GetQueueAttributes does."""
+    d.call("stats", GET_QUEUE_STATS, QueueUrl=d.url("std"))
 
 
 # -- sends
@@ -537,6 +543,7 @@ def scenarios() -> Iterator[Scenario]:
     yield S("AddPermission", "AddPermission", add_permission, check_add_permission)
     yield S("RemovePermission", "RemovePermission", remove_permission, check_remove_permission)
     yield S("GetQueueAttributes", "GetQueueAttributes", get_attributes)
+    yield S("GetQueueStats", GET_QUEUE_STATS, get_stats)
     yield S("SendMessage-std", "SendMessage", send_standard, check_send_standard)
     yield S(
         "SendMessage-std-shared",
@@ -584,6 +591,7 @@ READ_ONLY = {
     "ListQueueTags",
     "ListDeadLetterSourceQueues",
     "ListMessageMoveTasks",
+    PEEK_MESSAGES,
 }
 
 
@@ -792,6 +800,8 @@ def test_read_only_actions_write_nothing(base_seed: Seed, tmp_path: Path) -> Non
             t.call("ListQueueTags", QueueUrl=t.url("std"))
             t.call("ListDeadLetterSourceQueues", QueueUrl=t.url("dlq"))
             t.call("ListMessageMoveTasks", SourceArn=arn("dlq"))
+            for queue in ("std", "fifo.fifo", "dlq"):
+                t.call(PEEK_MESSAGES, QueueUrl=t.url(queue), MaxNumberOfMessages=100)
             reached = set(crash_points.reached)
         finally:
             t.close()

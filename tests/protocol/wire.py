@@ -30,10 +30,11 @@ def model_for(protocol: str) -> Any:
 
 
 def client_request(
-    protocol: str, action: str, params: dict[str, Any]
+    protocol: str, action: str, params: dict[str, Any], model: Any = None
 ) -> tuple[dict[str, str], bytes]:
-    """(lower-cased headers, body) botocore sends for ``action`` with ``params``."""
-    op = model_for(protocol).operation_model(action)
+    """(lower-cased headers, body) botocore sends for ``action`` with ``params``
+    (of ``model``, by default SQS's for ``protocol``)."""
+    op = (model or model_for(protocol)).operation_model(action)
     serializer = create_serializer(protocol, include_validation=False)
     request_dict = serializer.serialize_to_request(params, op)
     prepare_request_dict(request_dict, endpoint_url=ENDPOINT)
@@ -46,10 +47,15 @@ def client_request(
 
 
 def client_parse(
-    protocol: str, action: str, status: int, headers: dict[str, str], body: bytes
+    protocol: str,
+    action: str,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    model: Any = None,
 ) -> dict[str, Any]:
     """What a botocore client makes of a response (ResponseMetadata removed)."""
-    op = model_for(protocol).operation_model(action)
+    op = (model or model_for(protocol)).operation_model(action)
     parser = create_parser(protocol)
     response = {
         "status_code": status,

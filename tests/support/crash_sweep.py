@@ -82,7 +82,9 @@ def _answer(status: int, body: bytes) -> dict[str, Any]:
 
 
 def _headers(action: str) -> dict[str, str]:
-    return {"content-type": "application/x-amz-json-1.0", "x-amz-target": f"AmazonSQS.{action}"}
+    # bucketq's own actions are named by their whole target (BucketQ.PeekMessages)
+    target = action if "." in action else f"AmazonSQS.{action}"
+    return {"content-type": "application/x-amz-json-1.0", "x-amz-target": target}
 
 
 Result = dict[str, Any] | Exception

@@ -1,0 +1,81 @@
+"""Structured JSON logs: one JSON object per line, each with a request id.
+
+Inside a request the id is the one the client sees in ``x-amzn-RequestId``
+(set by ``http_edge.handle_http``); background work (sweeps, move tasks,
+start-up) logs under an id of its own, ``bg-...``, so every line carries
+one. The caller's X-Ray trace header, when it sent one, is on the lines of
+its request too (``trace_id``), and so is the Lambda invocation's request id
+on Lambda (``lambda_request_id``). Fields given with ``extra=`` become keys
+of the object.
+
+``bucketq serve`` logs JSON by default (``--log-format text`` for people
+reading a terminal); the Lambda entry point always does, so CloudWatch Logs
+Insights can query every field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+_context: ContextVar[dict[str, str] | None] = ContextVar("bucketq_log_context", default=None)
+_process_id = f"bg-{uuid.uuid4().hex[:12]}"
+
+#: LogRecord attributes that are not ``extra=`` fields.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+@contextmanager
+def log_context(**fields: str | None) -> Iterator[None]:
+    """Add ``fields`` to every line logged inside (this task and the
+    coroutines it awaits)."""
+    current = dict(_context.get() or {})
+    current.update({k: v for k, v in fields.items() if v})
+    token = _context.set(current)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def background_request_id() -> str:
+    return f"bg-{uuid.uuid4().hex[:12]}"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": _process_id,
+        }
+        line.update(_context.get() or {})
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def configure_logging(log_format: str = "json", level: int | str = logging.INFO) -> None:
+    """Send every logger's lines to stderr in ``log_format`` (json or text)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
