@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from handlers.http_edge import CallRecord
+from handlers.request_metrics import queue_key
 
 log = logging.getLogger("bucketq.access")
 
@@ -25,9 +26,9 @@ def log_call(call: CallRecord) -> None:
         "duration_ms": round(call.seconds * 1000, 3),
         "protocol": call.protocol,
     }
-    queue_url = call.params.get("QueueUrl")
-    if isinstance(queue_url, str):
-        fields["queue_url"] = queue_url
+    queue = queue_key(call.params.get("QueueUrl"))
+    if queue is not None:  # the queue as resolved, not the client's string
+        fields["account"], fields["queue"] = queue.account_id, queue.queue_name
     if call.storage_failure:
         fields["storage_failure"] = call.storage_failure
     log.log(level, "%s %s", call.action, fields["code"], extra=fields)

@@ -24,6 +24,7 @@ from typing import Any
 from handlers.http_edge import (
     DEFAULT_MAX_BODY,
     Authenticate,
+    CallRecord,
     Dispatcher,
     HttpRequest,
     HttpResponse,
@@ -45,8 +46,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 RequestCounts = Callable[[], Mapping[str, int]]
-#: A GET route beside the API (``/metrics``): signed when credentials are set.
-AdminRoute = Callable[[], Awaitable[HttpResponse]]
+#: A GET route beside the API (``/metrics``): signed when credentials are set,
+#: and given the signer's account (None when requests are not authenticated).
+AdminRoute = Callable[[str | None], Awaitable[HttpResponse]]
 #: Static pages by path (the console), or None for a path it does not serve.
 Pages = Callable[[str], HttpResponse | None]
 
@@ -223,7 +225,7 @@ def create_asgi_app(
     if storage_requests is not None:
         counts = storage_requests
 
-        async def storage_counts() -> HttpResponse:
+        async def storage_counts(signer: str | None) -> HttpResponse:
             return _counts_response(counts())
 
         routes[STORAGE_REQUESTS_PATH] = storage_counts
@@ -232,9 +234,10 @@ def create_asgi_app(
         route: AdminRoute, path: str, scope: Scope, headers: dict[str, str]
     ) -> HttpResponse:
         try:
+            signer = None
             if authenticate is not None:
-                authenticate(_request(scope, headers, b""))
-            return await route()
+                signer = authenticate(_request(scope, headers, b"")).account_id
+            return await route(signer)
         except SqsError as err:
             return error_response(err, "query", new_request_id())
         except Exception:
@@ -263,7 +266,14 @@ def create_asgi_app(
             return
         except (_TooLarge, _OverBudget) as exc:
             error = body_too_large(max_body) if isinstance(exc, _TooLarge) else _BUSY
-            response = error_response(error, detect_protocol(headers), new_request_id())
+            protocol, request_id = detect_protocol(headers), new_request_id()
+            response = error_response(error, protocol, request_id)
+            if observe is not None:  # refused before decoding: the action is unknown
+                observe(
+                    CallRecord(
+                        "-", {}, None, error.code, response.status, 0.0, request_id, protocol
+                    )
+                )
             await _send_response(send, response)
             return
         try:

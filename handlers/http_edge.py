@@ -5,8 +5,8 @@ ASGI gateway of ``bucketq serve`` or API Gateway + Lambda). ``handle_http`` dete
 the protocol, decodes the call, hands an ``ApiCall`` to the dispatcher and renders its
 result, or any error, in the protocol the client spoke:
 
-* JSON when ``X-Amz-Target`` starts with ``AmazonSQS.`` or the content type is
-  ``application/x-amz-json-1.0``;
+* JSON when ``X-Amz-Target`` starts with ``AmazonSQS.`` (or ``BucketQ.``, bucketq's
+  own actions) or the content type is ``application/x-amz-json-1.0``;
 * Query otherwise: the parameters of the query string followed by those of a form
   body. A request that is neither (``GET /``) is a Query request without ``Action``.
 
@@ -236,6 +236,9 @@ async def _serve(
         action, params = decode_request(request, protocol)
     except SqsError as err:
         return _failed(err, action, params, protocol, request_id)
+    except Exception:
+        log.exception("internal failure reading a %s request", protocol)
+        return _failed(InternalFailure(), action, params, protocol, request_id)
     call = ApiCall(
         action, params, protocol, request_id, request.base_url, request.path, signer, trace_header
     )

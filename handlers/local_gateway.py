@@ -40,10 +40,16 @@ class _Running:
         return self.gateway
 
 
-async def _metrics(gateway: Gateway) -> HttpResponse:
+async def _metrics(gateway: Gateway, operator: str, signer: str | None) -> HttpResponse:
+    """Everything for the operator's account (or when requests are not
+    signed); another account's key sees its own queues only."""
     service = gateway.dispatcher.service
     queues = await service.queue_snapshots()
-    body = prometheus_text.render(gateway.metrics, service.storage.request_counts(), queues)
+    metrics, storage = gateway.metrics, service.storage.request_counts()
+    if signer is not None and signer != operator:
+        queues = [q for q in queues if q.account_id == signer]
+        metrics, storage = metrics.of_account(signer), {}
+    body = prometheus_text.render(metrics, storage, queues)
     return HttpResponse(200, {"content-type": prometheus_text.CONTENT_TYPE}, body)
 
 
@@ -81,8 +87,8 @@ def build_app(settings: Settings) -> Any:
             return {}
         return running.gateway.dispatcher.service.storage.request_counts()
 
-    async def metrics() -> HttpResponse:
-        return await _metrics(running.now())
+    async def metrics(signer: str | None) -> HttpResponse:
+        return await _metrics(running.now(), settings.account_id, signer)
 
     return create_asgi_app(
         dispatch,

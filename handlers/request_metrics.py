@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.http_edge import CallRecord
+from service.errors import SqsError
+from service.queue_names import parse_queue_url
 
 #: Latency histogram bounds (seconds): long polls reach 20 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
@@ -74,13 +76,16 @@ class QueueActivity:
 
 
 def queue_key(queue_url: Any) -> QueueKey | None:
-    """The account and name in a queue URL that a call succeeded on."""
+    """The queue a call succeeded on, as the service resolved its URL (the
+    last two path segments; a query string or fragment is not part of it),
+    so a client cannot make up series by decorating a URL."""
     if not isinstance(queue_url, str):
         return None
-    parts = queue_url.rstrip("/").split("/")
-    if len(parts) < 2 or not parts[-1] or not parts[-2]:
+    try:
+        ref = parse_queue_url(queue_url)
+    except SqsError:
         return None
-    return QueueKey(parts[-2], parts[-1])
+    return QueueKey(ref.account_id, ref.name)
 
 
 def message_size(entry: Mapping[str, Any]) -> int:
@@ -140,6 +145,13 @@ class RequestMetrics:
         elif action == "DeleteMessageBatch":
             deleted = len(result.get("Successful") or ())
             self.queues.setdefault(key, QueueActivity()).deleted += deleted
+
+    def of_account(self, account_id: str) -> RequestMetrics:
+        """Only ``account_id``'s queues: what a tenant may see (the request
+        and storage counts are the whole gateway's, the operator's only)."""
+        scoped = RequestMetrics()
+        scoped.queues = {k: v for k, v in self.queues.items() if k.account_id == account_id}
+        return scoped
 
     def take(self) -> RequestMetrics:
         """The counts so far, leaving this registry empty (per-invocation

@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 _context: ContextVar[dict[str, str] | None] = ContextVar("bucketq_log_context", default=None)
-_process_id = f"bg-{uuid.uuid4().hex[:12]}"
 
 #: LogRecord attributes that are not ``extra=`` fields.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+#: Extras that only repeat the message for a terminal (uvicorn's, with ANSI colours).
+_TERMINAL_ONLY = frozenset({"color_message"})
 
 
 @contextmanager
@@ -49,6 +50,9 @@ def background_request_id() -> str:
     return f"bg-{uuid.uuid4().hex[:12]}"
 
 
+_process_id = background_request_id()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -60,11 +64,13 @@ class JsonFormatter(logging.Formatter):
         }
         line.update(_context.get() or {})
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key not in _TERMINAL_ONLY and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        # ASCII only: U+2028, U+0085 and the like would split a line for
+        # readers that honour them
+        return json.dumps(line, default=str)
 
 
 def configure_logging(log_format: str = "json", level: int | str = logging.INFO) -> None:

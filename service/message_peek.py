@@ -2,18 +2,24 @@
 
 A peek only reads: table queries and gets, and segment objects through the
 segment cache. It takes no lease, counts no receive, moves nothing to a
-dead-letter queue and removes no garbage; the work is bounded by the count
-asked for, never by the queue's depth.
+dead-letter queue and removes no garbage. Purged and expired segments stay
+stored until a receive or the sweeper meets them, so a peek pages past them,
+in pages of ``PEEK_PAGE`` items, until it has found ``count`` messages or has
+read ``PEEK_ITEMS`` items in all: the work is bounded by that budget, never by
+the queue's depth (behind more dead segments than that, a peek may show fewer
+messages than the queue holds).
 
 * Standard queue: segments in segment order, i.e. by when they entered the
-  queue (``service.held_segments``, which skips purged and expired ones), and
-  within a segment in send order; at most ``PEEK_PAGES`` queries.
+  queue (``service.held_segments``, which starts above the purge and
+  retention floor and skips purged and expired ones), and within a segment in
+  send order.
 * FIFO queue: the groups come from the ``due`` index of group items, as a
   receive finds them: groups a receive could serve now first (by when they
   became servable), then groups that are locked (a message in flight) or
-  delayed, by when they will be; at most ``count`` groups, one query each,
-  stopping once ``count`` messages are found, each group's messages in
-  sequence order. The answer is sorted by SequenceNumber.
+  delayed, by when they will be; one query of at most ``PEEK_PAGE`` groups.
+  Each group's segments are paged in sequence order, skipping those the
+  queue no longer holds (``QueueRecord.holds``: purged or expired), stopping
+  once ``count`` messages are found. The answer is sorted by SequenceNumber.
 
 A message's ``State`` is its own: ``visible`` once its visible-at time has
 passed (a FIFO message behind an in-flight one of its group is ``visible``,
@@ -40,8 +46,10 @@ from storage.ports import NotFound, Table
 VISIBLE = "visible"
 IN_FLIGHT = "in-flight"
 DELAYED = "delayed"
-#: Queries of segment items one standard peek makes at most.
-PEEK_PAGES = 4
+#: Items one query of a peek reads at most.
+PEEK_PAGE = 100
+#: Items (group items and segment items) one peek reads at most, in all.
+PEEK_ITEMS = 1000
 #: ``due_max`` that every group item is below: locked and delayed groups too.
 _EVERY_GROUP = 2**62
 
@@ -97,7 +105,7 @@ class MessagePeeker:
 
     async def _standard(self, queue: QueueRecord, count: int, now: int) -> list[_Found]:
         segments = await held_segments(
-            self._table, queue, now, messages=count, page=count, pages=PEEK_PAGES
+            self._table, queue, now, messages=count, page=PEEK_PAGE, pages=PEEK_ITEMS // PEEK_PAGE
         )
         found = [
             _Found(object_key(queue.queue_id, s.segment_id), index, state, s.sent_ms)
@@ -110,20 +118,30 @@ class MessagePeeker:
     async def _fifo(self, queue: QueueRecord, count: int, now: int) -> list[_Found]:
         qid = queue.queue_id
         groups = await self._table.query_due(
-            group_partition(qid), due_max=_EVERY_GROUP, limit=count
+            group_partition(qid), due_max=_EVERY_GROUP, limit=PEEK_PAGE
         )
+        budget = PEEK_ITEMS - len(groups)
         found: list[_Found] = []
         for group in groups:
-            if len(found) >= count:
-                break
             group_id = str(group["sk"])
-            items = await self._table.query(
-                group_segment_partition(qid, group_id), limit=count - len(found)
-            )
-            for item in items:
-                segment = GroupSegment.from_item(qid, group_id, item)
-                if queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
-                    found += _group_messages(segment)[: count - len(found)]
+            after = ""
+            while len(found) < count and budget > 0:
+                page = min(PEEK_PAGE, budget)
+                items = await self._table.query(
+                    group_segment_partition(qid, group_id), start_after=after, limit=page
+                )
+                budget -= len(items)
+                for item in items:
+                    segment = GroupSegment.from_item(qid, group_id, item)
+                    if queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
+                        found += _group_messages(segment)[: count - len(found)]
+                        if len(found) >= count:
+                            break
+                if len(items) < page:
+                    break
+                after = str(items[-1]["sk"])
+            if len(found) >= count or budget <= 0:
+                break
         return sorted(found, key=lambda f: f.sequence or 0)
 
     async def _load(self, found: list[_Found]) -> list[Delivery]:

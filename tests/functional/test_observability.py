@@ -18,11 +18,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.functional.conftest import CREDENTIALS, REGION, credentials_file, sqs_client
+from tests.functional.conftest import CREDENTIALS, REGION, SECRET, credentials_file, sqs_client
+from tests.support import sqs_clients
 from tests.support.bucketq_server import RunningServer, bucketq_server
 from tests.support.otlp_receiver import Receiver, otlp_receiver
 
 ACCOUNT = "000000000000"
+OTHER_ACCOUNT = "111111111111"
+OTHER_KEY = "AKIDOTHERTENANT"
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 TRACE_PARENT = "53995c3f42cd8ad8"
 TRACE_HEADER = f"Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"
@@ -37,7 +40,10 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("observed")
-    args = ["--data-dir", str(tmp / "data"), "--credentials", str(credentials_file(tmp))]
+    keys = credentials_file(tmp)
+    with keys.open("a") as extra:
+        extra.write(f"{OTHER_KEY} {SECRET} {OTHER_ACCOUNT}\n")
+    args = ["--data-dir", str(tmp / "data"), "--credentials", str(keys)]
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_SERVICE_NAME": "bucketq-under-test",
@@ -52,15 +58,20 @@ def sqs(server: RunningServer) -> Any:
     return sqs_client(server.url)
 
 
-def signed_get(url: str) -> urllib.request.Request:
-    key = Credentials(CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"])
+def signed_get(
+    url: str, access_key: str = CREDENTIALS["aws_access_key_id"]
+) -> urllib.request.Request:
+    key = Credentials(access_key, SECRET)
     request = AWSRequest(method="GET", url=url)
     SigV4Auth(key, "sqs", REGION).add_auth(request)
     return urllib.request.Request(url, headers=dict(request.headers.items()))
 
 
-def scrape(server: RunningServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(signed_get(server.url + "/metrics"), timeout=10) as response:
+def scrape(
+    server: RunningServer, access_key: str = CREDENTIALS["aws_access_key_id"]
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    request = signed_get(server.url + "/metrics", access_key)
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         text = response.read().decode()
     return {
@@ -116,6 +127,30 @@ def test_metrics_count_the_traffic_and_show_the_queue_state(
     assert sum(v for (n, _), v in metrics.items() if n == "bucketq_storage_requests_total") > 0
 
 
+def test_a_tenant_sees_only_its_own_queues(server: RunningServer, sqs: Any) -> None:
+    mine = sqs.create_queue(QueueName=f"op-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    keys = {"aws_access_key_id": OTHER_KEY, "aws_secret_access_key": SECRET}
+    tenant = sqs_clients.sqs_client(server.url, keys, REGION)
+    theirs = tenant.create_queue(QueueName=f"tenant-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    tenant.send_message(QueueUrl=theirs, MessageBody="t")
+
+    seen = scrape(server, OTHER_KEY)
+    accounts = {dict(labels).get("account") for _, labels in seen}
+    assert accounts == {OTHER_ACCOUNT}  # no operator queues, no gateway-wide series
+    assert (
+        seen[
+            (
+                "bucketq_messages_sent_total",
+                frozenset({("account", OTHER_ACCOUNT), ("queue", theirs.rsplit("/", 1)[1])}),
+            )
+        ]
+        == 1
+    )
+    operator = scrape(server)
+    names = {dict(labels).get("queue") for _, labels in operator}
+    assert {mine.rsplit("/", 1)[1], theirs.rsplit("/", 1)[1]} <= names
+
+
 def test_metrics_need_a_signature_and_the_console_does_not(server: RunningServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(server.url + "/metrics", timeout=10)
@@ -141,7 +176,7 @@ def test_every_log_line_is_json_with_a_request_id(server: RunningServer, sqs: An
     assert all(line.get("request_id") for line in lines)
     (access,) = [line for line in lines if line["request_id"] == request_id]
     assert (access["action"], access["status"], access["code"]) == ("SendMessage", 200, "ok")
-    assert access["queue_url"] == url and access["duration_ms"] > 0
+    assert access["queue"] == url.rsplit("/", 1)[1] and access["duration_ms"] > 0
     refused = [line for line in lines if line.get("code") == "QueueDoesNotExist"]
     assert refused and refused[-1]["status"] == 400
     assert any("bucketq listening" in line["message"] for line in lines)

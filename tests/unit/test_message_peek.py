@@ -160,7 +160,9 @@ async def test_fifo_peek_in_sequence_order(
     assert all(m["Attributes"]["MessageDeduplicationId"] for m in found)
     states = {m["Body"]: m["State"] for m in found}
     assert states == {"a": "visible", "b": "visible", "c": "visible", taken["Body"]: "in-flight"}
-    assert [m["Body"] for m in await peek(svc, ctx, url, 2)] == ["a", "b"]
+    # the servable group comes first: the one whose head was not taken
+    first_group = ["a", "b"] if taken["Body"] == "a" else ["a", "c"]
+    assert [m["Body"] for m in await peek(svc, ctx, url, 2)] == first_group
     # the receive that follows still finds the other group's head unreceived
     (other,) = (await svc.receive_message(ctx, url, system_attribute_names=["All"]))["Messages"]
     assert other["Body"] == ({"a", "b"} - {taken["Body"]}).pop()
@@ -196,3 +198,55 @@ async def test_another_account_peeks_where_it_may_receive(
     assert stats["ApproximateNumberOfMessagesVisible"] == 1
     await svc.add_permission(ctx, queue_url, "receive", [OTHER], ["ReceiveMessage"])
     assert [m["Body"] for m in await peek(svc, other, queue_url)] == ["shared"]
+
+
+async def fifo_queue(svc: QueueService, ctx: RequestContext, name: str, **extra: str) -> str:
+    attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true", **extra}
+    return str((await svc.create_queue(ctx, name, attributes, {}))["QueueUrl"])
+
+
+async def test_fifo_peek_pages_past_a_purged_group_head(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    url = await fifo_queue(svc, ctx, "purged.fifo")
+    for n in range(20):
+        await send(svc, ctx, url, f"old{n}", group_id="g")
+        clock.advance(0.001)
+    await svc.purge_queue(ctx, url)
+    clock.advance(1)
+    for body in ("x", "y", "z"):
+        await send(svc, ctx, url, body, group_id="g")
+        clock.advance(0.001)
+
+    assert [m["Body"] for m in await peek_reading_only(svc, ctx, url, 10)] == ["x", "y", "z"]
+    assert [m["Body"] for m in await peek(svc, ctx, url, 1)] == ["x"]
+
+
+async def test_fifo_peek_skips_expired_segments_leading_each_group(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    url = await fifo_queue(svc, ctx, "expired.fifo", MessageRetentionPeriod="60")
+    for group in ("g1", "g2", "g3"):
+        await send(svc, ctx, url, f"old-{group}", group_id=group)
+        clock.advance(0.001)
+    clock.advance(61)
+    for group in ("g1", "g2", "g3"):
+        await send(svc, ctx, url, f"new-{group}", group_id=group)
+        clock.advance(0.001)
+
+    assert len(await peek_reading_only(svc, ctx, url, 1)) == 1
+    found = await peek_reading_only(svc, ctx, url, 3)
+    assert sorted(m["Body"] for m in found) == ["new-g1", "new-g2", "new-g3"]
+
+
+async def test_standard_peek_pages_past_purged_segments_within_the_skew_window(
+    svc: QueueService, ctx: RequestContext, queue_url: str, clock: ManualClock
+) -> None:
+    for n in range(5):  # within the clock-skew tolerance before the purge: above the floor
+        await send(svc, ctx, queue_url, f"old{n}")
+        clock.advance(0.01)
+    await svc.purge_queue(ctx, queue_url)
+    clock.advance(0.001)
+    await send(svc, ctx, queue_url, "new")
+
+    assert [m["Body"] for m in await peek_reading_only(svc, ctx, queue_url, 1)] == ["new"]

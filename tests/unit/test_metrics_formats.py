@@ -128,6 +128,17 @@ def test_emf_lines_follow_the_specification() -> None:
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "bucketq" for d in parsed)
 
 
+def test_a_decorated_url_counts_for_the_queue_it_resolves_to() -> None:
+    metrics = RequestMetrics()
+    decorated = "http://h/111111111111/orders?/222222222222/victim#x"
+    for suffix in ("", "?a=1", "?b=2"):
+        params = {"QueueUrl": decorated + suffix, "MessageBody": "m"}
+        metrics.observe(call("SendMessage", params, {"MessageId": "m"}))
+    assert [(k.account_id, k.queue_name) for k in metrics.queues] == [("111111111111", "orders")]
+    assert metrics.of_account("222222222222").queues == {}
+    assert metrics.of_account("111111111111").queues[next(iter(metrics.queues))].sent == 3
+
+
 def test_take_leaves_the_registry_empty() -> None:
     metrics = traffic()
     taken = metrics.take()
