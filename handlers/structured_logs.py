@@ -9,8 +9,9 @@ on Lambda (``lambda_request_id``). Fields given with ``extra=`` become keys
 of the object.
 
 ``bucketq serve`` logs JSON by default (``--log-format text`` for people
-reading a terminal); the Lambda entry point always does, so CloudWatch Logs
-Insights can query every field.
+reading a terminal: the same fields, as ``key=value`` after the message);
+the Lambda entry point always does, so CloudWatch Logs Insights can query
+every field.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ def background_request_id() -> str:
 _process_id = background_request_id()
 
 
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The request id, the context's fields and the record's ``extra=`` ones."""
+    fields: dict[str, Any] = {"request_id": _process_id}
+    fields.update(_context.get() or {})
+    for key, value in vars(record).items():
+        if key not in _STANDARD and key not in _TERMINAL_ONLY and not key.startswith("_"):
+            fields[key] = value
+    return fields
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -60,12 +71,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": _process_id,
         }
-        line.update(_context.get() or {})
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in _TERMINAL_ONLY and not key.startswith("_"):
-                line[key] = value
+        line.update(_fields(record))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         # ASCII only: U+2028, U+0085 and the like would split a line for
@@ -73,13 +80,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """For a terminal: the usual line, then the same fields as ``key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in _fields(record).items())
+        return f"{super().format(record)} [{fields}]"
+
+
 def configure_logging(log_format: str = "json", level: int | str = logging.INFO) -> None:
     """Send every logger's lines to stderr in ``log_format`` (json or text)."""
     handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -37,6 +37,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Final
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What template.yaml's ``Globals.Function`` declares.
@@ -76,6 +77,12 @@ def dependencies(root: Path = ROOT) -> list[str]:
     with (root / "pyproject.toml").open("rb") as file:
         project = tomllib.load(file)["project"]
     return list(project.get("dependencies", []))
+
+
+#: Imports served by an optional extra, made only when it is used (inside
+#: functions): the package leaves them out. ``opentelemetry`` (extra ``otel``):
+#: handlers/tracing.py, only when an exporter is configured.
+OPTIONAL_IMPORTS: Final = {"opentelemetry": "otel"}
 
 
 def first_party(root: Path = ROOT) -> set[str]:
@@ -242,6 +249,7 @@ def build(
             print("$ " + " ".join(command), file=sys.stderr)
         subprocess.run(command, check=True, cwd=root)
         missing = third_party_imports(root, packages) - installed_top_levels(deps_dir)
+        missing -= set(OPTIONAL_IMPORTS)
         if missing:
             raise PackageError(
                 f"{', '.join(packages)} import {sorted(missing)}, which no dependency "

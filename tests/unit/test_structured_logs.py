@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import logging
 
-from handlers.structured_logs import JsonFormatter, background_request_id, log_context
+from handlers.structured_logs import (
+    JsonFormatter,
+    TextFormatter,
+    background_request_id,
+    log_context,
+)
 
 
 def format_line(logger: logging.Logger, message: str, **extra: object) -> dict[str, object]:
@@ -57,3 +62,11 @@ def test_exceptions_stay_on_one_line() -> None:
 
 def test_background_ids_are_distinct() -> None:
     assert background_request_id() != background_request_id()
+
+
+def test_text_lines_keep_the_request_id_and_fields() -> None:
+    logger = logging.getLogger("x")
+    with log_context(request_id="r-2"):
+        record = logger.makeRecord("x", logging.INFO, __file__, 1, "sent", (), None, None, {"n": 3})
+        line = TextFormatter().format(record)
+    assert line.endswith('sent [request_id="r-2" n=3]')
