@@ -2,7 +2,7 @@
 
 The tree is flat on purpose; the wire protocols render any ``SqsError`` from its
 class attributes, in one place each (``handlers/json_protocol.py`` and
-``handlers/query_protocol.py``)::
+``handlers/query_rendering.py``)::
 
     SqsError                       code, query_code, status, sender_fault
     ├── QueueDoesNotExist          modelled in botocore's service model

@@ -39,7 +39,7 @@ import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers import json_protocol, query_protocol
+from handlers import json_protocol, query_form_parsing, query_rendering
 from handlers.asgi_app import ASGIApp, create_asgi_app
 from handlers.dispatch import Dispatcher
 from handlers.http_edge import (
@@ -540,7 +540,9 @@ async def test_a_hundred_thousand_parameters(gateway: Gateway, where: str) -> No
         "query string": (action + b"&MessageBody=m&" + many, b""),
         "both": (action + b"&" + half, b"MessageBody=m&" + half),
     }[where]
-    decoding = mock.patch.object(query_protocol, "_form_text", wraps=query_protocol._form_text)
+    decoding = mock.patch.object(
+        query_form_parsing, "_form_text", wraps=query_form_parsing._form_text
+    )
     with decoding as text, peak_memory() as peak:
         reply = await refused_form(gateway, body, query=query)
     assert query_code(reply) == "InvalidParameterValue"
@@ -561,7 +563,7 @@ async def test_a_query_string_over_the_form_limit(gateway: Gateway) -> None:
 
 
 def test_parse_form_refuses_before_decoding() -> None:
-    with mock.patch.object(query_protocol, "_form_text") as text:
+    with mock.patch.object(query_form_parsing, "_form_text") as text:
         with pytest.raises(InvalidParameterValue):
             parse_form(b"a=b&" * 100_000)
         with pytest.raises(InvalidParameterValue):
@@ -723,7 +725,7 @@ async def test_echoed_actions_stay_well_formed(gateway: Gateway, action: str) ->
     reply = await refused_form(gateway, form(("Action", action)))
     assert query_code(reply) == "InvalidAction"
     message = reply.xml().findtext(f"{NS}Error/{NS}Message", "")
-    assert query_protocol._NOT_XML.sub("\ufffd", action) in message
+    assert query_rendering._NOT_XML.sub("\ufffd", action) in message
     json_reply = await gateway.json_call(action.encode("utf-8").decode("latin-1"), b"{}")
     assert json_code(json_reply) == "InvalidAction"
 
@@ -814,7 +816,7 @@ async def test_strings_xml_cannot_carry_are_refused_wherever_they_are_stored(
 @given(st.text())
 def test_xml_text_always_parses(text: str) -> None:
     element = ET.fromstring(f"<a>{xml_text(text)}</a>")
-    assert (element.text or "") == query_protocol._NOT_XML.sub("\ufffd", text)
+    assert (element.text or "") == query_rendering._NOT_XML.sub("\ufffd", text)
 
 
 # ---- the Lambda adapter ---------------------------------------------------------------------
