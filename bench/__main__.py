@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import cycle, depth, groupcommit, longpoll, memory
+from bench import cycle, depth, groupcommit, longpoll, memory, observability
 from bench.systems import (
     ALL_SYSTEMS,
     BUCKETQ_S3,
@@ -25,7 +25,9 @@ from bench.systems import (
     Systems,
 )
 
-MODES = ("cycle", "depth", "memory", "longpoll", "groupcommit")
+MODES = ("cycle", "depth", "memory", "longpoll", "groupcommit", "observability")
+#: Modes run once per system of ``--floor-systems``; the others start their own.
+PER_SYSTEM_MODES = ("depth", "memory", "longpoll", "groupcommit")
 
 
 def _ints(text: str) -> list[int]:
@@ -57,7 +59,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batches", type=_ints, default=[1, 10], help="batch sizes (default 1,10)")
     p.add_argument(
-        "--rounds", type=int, default=1, help="rounds per workload, systems rotating (default 1)"
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds per workload, systems rotating (default 1; observability: at least 3)",
     )
     p.add_argument(
         "--wait-seconds",
@@ -116,11 +121,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 grid = cycle.specs(args.messages, args.workers, args.batches, args.wait_seconds)
                 cycle.run(systems, names, grid, args.rounds)
             for mode in modes:
-                for name in floor_names if mode != "cycle" else ():
+                for name in floor_names if mode in PER_SYSTEM_MODES else ():
                     try:
                         _run_mode(mode, name, systems, args)
                     except Exception as exc:  # report it and go on with the next one
                         print(f"\n{mode} on {name} failed: {type(exc).__name__}: {exc}")
+            if "observability" in modes:
+                try:
+                    observability.run(workdir, args.messages, args.rounds, args.wait_seconds)
+                except Exception as exc:
+                    print(f"\nobservability failed: {type(exc).__name__}: {exc}")
     finally:
         if args.keep:
             print(f"[bench] work directory kept: {workdir}", file=sys.stderr)

@@ -218,6 +218,9 @@ class Systems:
 
     def _bucketq(self, label: str, args: list[str], env: dict[str, str], name: str) -> System:
         (self.workdir / label).mkdir(parents=True, exist_ok=True)
-        server = start_server(args, self.workdir / label / "server.log", env)
+        # no access line per call: request logging is off on every system
+        # (the cost of logging is --only observability's measurement)
+        quiet = [*args, "--log-level", "warning"]
+        server = start_server(quiet, self.workdir / label / "server.log", env)
         self._stack.callback(stop_server, server)
         return System(name, server.url, server.process.pid)
