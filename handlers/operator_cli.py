@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
@@ -31,6 +33,8 @@ COMMANDS: Final = {
     "redrive": ("handlers.operator_redrive", "cmd_redrive"),
 }
 QUEUE_HELP: Final = "queue name, URL or ARN"
+#: The exit status of a command whose reader went away (128 + SIGPIPE), as a shell's.
+BROKEN_PIPE_STATUS: Final = 141
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -87,8 +91,9 @@ def _queue_commands(commands: Subparsers, common: argparse.ArgumentParser) -> No
         help="a queue attribute (repeatable): VisibilityTimeout=60, RedrivePolicy=...",
     )  # fmt: skip
     create.add_argument("--fifo", action="store_true", help="a FIFO queue (adds .fifo)")
-    delete = _add(commands, "delete", "delete a queue", common)
+    delete = _add(commands, "delete", "delete a queue (and its messages)", common)
     delete.add_argument("queue", metavar="QUEUE", help=QUEUE_HELP)
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     stats = _add(commands, "stats", "every attribute of a queue, and its counts", common)
     stats.add_argument("queue", metavar="QUEUE", help=QUEUE_HELP)
 
@@ -102,7 +107,7 @@ def _send_command(commands: Subparsers, common: argparse.ArgumentParser) -> None
     send.add_argument(
         "--count", type=bounded(1, 10_000_000), default=1, metavar="N", help="send N copies"
     )
-    send.add_argument("--group-id", metavar="G", help="MessageGroupId (FIFO queues)")
+    send.add_argument("--group-id", metavar="G", help="MessageGroupId (required by FIFO queues)")
     send.add_argument(
         "--dedup-id", metavar="D", help="MessageDeduplicationId (FIFO; default: unique)"
     )
@@ -114,7 +119,13 @@ def _send_command(commands: Subparsers, common: argparse.ArgumentParser) -> None
 
 
 def _message_commands(commands: Subparsers, common: argparse.ArgumentParser) -> None:
-    receive = _add(commands, "receive", "receive messages (they go in flight)", common)
+    receive = _add(
+        commands,
+        "receive",
+        "receive messages (they go in flight); stops when the queue is empty or a "
+        "message comes back",
+        common,
+    )
     receive.add_argument("queue", metavar="QUEUE", help=QUEUE_HELP)
     receive.add_argument(
         "--max", type=bounded(1, 10_000_000), default=1, metavar="N", help="at most N (default 1)"
@@ -126,9 +137,14 @@ def _message_commands(commands: Subparsers, common: argparse.ArgumentParser) -> 
         "--visibility-timeout",
         type=bounded(0, 43200),
         metavar="S",
-        help="VisibilityTimeout of what is received",
+        help="VisibilityTimeout of what is received (0 needs --delete when --max is above 10)",
     )
-    receive.add_argument("--delete", action="store_true", help="delete what was received")
+    receive.add_argument(
+        "--delete",
+        action="store_true",
+        help="delete each batch once it is printed; with --output json, prints JSON Lines "
+        "(one message object a line) instead of one document",
+    )
     peek = _add(commands, "peek", "show messages without receiving them", common)
     peek.add_argument("queue", metavar="QUEUE", help=QUEUE_HELP)
     peek.add_argument(
@@ -162,11 +178,12 @@ def add_operator_commands(commands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs ``args.command``; 0 on success, 1 on an error (printed, never a
-    traceback), 130 when interrupted."""
+    """Runs ``args.command``; 0 on success, 1 on an error (printed on one line,
+    never a traceback), 130 when interrupted, 141 when stdout's reader left."""
     from handlers.operator_client import OperatorClient, OperatorError, Target
     from handlers.operator_output import Output
 
+    _tolerate_unencodable_output()
     out = Output(args.output)
     module, function = COMMANDS[args.command]
     command = getattr(importlib.import_module(module), function)
@@ -179,3 +196,26 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bucketq peek q | head`
+        _silence_stdout()
+        return BROKEN_PIPE_STATUS
+    except Exception as exc:  # a bug: one line, not a traceback
+        out.error(f"internal: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _tolerate_unencodable_output() -> None:
+    """Characters stdout's encoding lacks (an emoji under latin-1) print as
+    ``\\U0001f600`` instead of failing the command."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null, so that the interpreter's last flush of
+    what is still buffered does not fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,7 +65,29 @@ class Target:
 
     def resolved_endpoint(self) -> str:
         url = self.endpoint_url or os.environ.get("BUCKETQ_ENDPOINT_URL") or DEFAULT_ENDPOINT
-        return url.rstrip("/")
+        return valid_endpoint(url.rstrip("/"))
+
+
+def valid_endpoint(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host (and a numeric port, if
+    any) and no whitespace; else an ``OperatorError`` saying what is wrong."""
+    problem = _endpoint_problem(url)
+    if problem:
+        raise OperatorError(f"invalid endpoint URL {url!r}: {problem} (like http://127.0.0.1:9324)")
+    return url
+
+
+def _endpoint_problem(url: str) -> str | None:
+    if any(c.isspace() for c in url):
+        return "it contains whitespace"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http or https"
+    return None if parts.hostname else "it has no host"
 
 
 def _unreachable(endpoint: str, detail: object) -> OperatorError:

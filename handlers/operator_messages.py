@@ -1,8 +1,10 @@
 """Operator commands that read or drop messages: ``receive``, ``peek``, ``purge``.
 
 ``receive`` is a real ReceiveMessage: the messages it shows are in flight
-afterwards (and their receive counts went up); with ``--delete`` they are
-deleted right after each batch. ``peek`` (``BucketQ.PeekMessages``) shows
+afterwards (and their receive counts went up); with ``--delete`` each batch
+is printed (and flushed) first, then deleted, so what is deleted was shown;
+``--output json --delete`` prints JSON Lines, one message a line. It stops
+when a message it already received comes back. ``peek`` (``BucketQ.PeekMessages``) shows
 messages in any state without changing anything.
 """
 
@@ -11,16 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from handlers.operator_client import OperatorClient, OperatorError
 from handlers.operator_lookup import name_of, queue_url
-from handlers.operator_output import Align, Output, human_age, one_line
+from handlers.operator_output import Align, Output, human_age, one_line, render_table
 
 RECEIVE_BATCH: Final = 10
 BODY_WIDTH: Final = 60
 RECEIVE_HEADERS: Final = ("MESSAGE ID", "RECEIVES", "AGE", "GROUP", "BODY")
 RECEIVE_ALIGN: Final[tuple[Align, ...]] = ("<", ">", ">", "<", "<")
+#: Columns wide enough for most values, so batches printed apart line up.
+RECEIVE_WIDTHS: Final = (36, 8, 6, 16)
+GROUP_WIDTH: Final = 32
 PEEK_HEADERS: Final = ("MESSAGE ID", "STATE", "RECEIVES", "AGE", "VISIBLE IN", "GROUP", "BODY")
 PEEK_ALIGN: Final[tuple[Align, ...]] = ("<", "<", ">", ">", ">", "<", "<")
 
@@ -35,7 +41,7 @@ def message_row(message: dict[str, Any], now: float, peek: bool = False) -> list
         str(message.get("MessageId", "")),
         str(attrs.get("ApproximateReceiveCount", "-")),
         human_age(_seconds_since(attrs.get("SentTimestamp"), now)),
-        str(attrs.get("MessageGroupId", "-")),
+        one_line(str(attrs.get("MessageGroupId", "-")), GROUP_WIDTH),
         one_line(str(message.get("Body", "")), BODY_WIDTH),
     ]
     if peek:
@@ -57,10 +63,41 @@ def _delete(client: OperatorClient, url: str, messages: list[dict[str, Any]]) ->
     return len(entries)
 
 
-def receive(
-    client: OperatorClient, out: Output, url: str, args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], int]:
-    """(messages, how many were deleted): up to ``--max``, until a receive comes back empty."""
+@dataclass
+class Received:
+    """What one ``receive`` got so far: messages kept (json without
+    ``--delete``), counts, and the ids seen (a repeat ends the command)."""
+
+    deleting: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    deleted: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    def fresh(self, batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """The messages of ``batch`` not seen before, and whether one was."""
+        new = [m for m in batch if m.get("MessageId") not in self.seen]
+        self.seen.update(str(m.get("MessageId")) for m in new)
+        return new, len(new) < len(batch)
+
+    def summary(self) -> str:
+        deleted = f", deleted {self.deleted:,}" if self.deleting else ""
+        return f"received {self.count:,} messages{deleted}"
+
+
+def check_receive_args(args: argparse.Namespace) -> None:
+    """``--visibility-timeout 0`` makes every message visible again at once:
+    past one batch, the same messages would come back (their receive counts
+    rising toward the dead-letter queue) unless they are deleted."""
+    if args.visibility_timeout == 0 and not args.delete and args.max > RECEIVE_BATCH:
+        raise OperatorError(
+            f"--visibility-timeout 0 with --max above {RECEIVE_BATCH} would receive the "
+            "same messages again and again: add --delete, or use a lower --max or a "
+            "longer visibility timeout"
+        )
+
+
+def receive_params(url: str, args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {
         "QueueUrl": url,
         "MessageSystemAttributeNames": ["All"],
@@ -69,35 +106,72 @@ def receive(
     }
     if args.visibility_timeout is not None:
         params["VisibilityTimeout"] = args.visibility_timeout
-    got: list[dict[str, Any]] = []
-    deleted = 0
+    return params
+
+
+def show_batch(out: Output, messages: list[dict[str, Any]], got: Received) -> None:
+    """Prints (and flushes) one batch as soon as it is received: JSON Lines with
+    ``--delete`` in json mode, rows in table mode; json mode without
+    ``--delete`` keeps the messages for one document at the end."""
+    if not out.json:
+        rows = [message_row(m, time.time()) for m in messages]
+        out.line(
+            render_table(
+                RECEIVE_HEADERS,
+                rows,
+                RECEIVE_ALIGN,
+                min_widths=RECEIVE_WIDTHS,
+                header=not got.count,
+            )
+        )
+        out.flush()
+    elif got.deleting:
+        for message in messages:
+            out.json_line(message)
+    else:
+        got.messages += messages
+
+
+def receive(
+    client: OperatorClient, out: Output, url: str, args: argparse.Namespace, got: Received
+) -> None:
+    """Up to ``--max`` messages into ``got``, each batch shown before it is
+    deleted, until a receive comes back empty or brings back a message
+    already received."""
+    params = receive_params(url, args)
     label = f"{'receiving and deleting' if args.delete else 'receiving'} from {name_of(url)}"
-    with out.progress(label) as bar:  # no total: the queue may hold fewer than --max
-        while len(got) < args.max:
-            want = min(RECEIVE_BATCH, args.max - len(got))
+    streaming_to_terminal = not out.json and out.stdout.isatty()
+    with out.progress(label, enabled=not streaming_to_terminal) as bar:
+        while got.count < args.max:
+            want = min(RECEIVE_BATCH, args.max - got.count)
             batch = client.call("receive_message", MaxNumberOfMessages=want, **params)
-            messages = batch.get("Messages", [])
-            if not messages:
+            messages, repeated = got.fresh(batch.get("Messages", []))
+            if messages:
+                show_batch(out, messages, got)
+                got.count += len(messages)
+                got.deleted += _delete(client, url, messages) if args.delete else 0
+                bar.advance(len(messages))
+            if repeated:
+                out.note("stopped: a message came back (its visibility timeout ran out)")
+            if repeated or not batch.get("Messages"):
                 break
-            got += messages
-            deleted += _delete(client, url, messages) if args.delete else 0
-            bar.advance(len(messages))
-    return got, deleted
 
 
 def cmd_receive(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
+    check_receive_args(args)
     url = queue_url(client, args.queue)
-    messages, deleted = receive(client, out, url, args)
-    if out.json:
-        out.document({"QueueUrl": url, "Messages": messages, "Deleted": deleted})
-        return 0
-    if not messages:
+    got = Received(deleting=args.delete)
+    try:
+        receive(client, out, url, args, got)
+    except BaseException:
+        out.note(f"receive stopped early: {got.summary()}")
+        raise
+    if out.json and not args.delete:
+        out.document({"QueueUrl": url, "Messages": got.messages, "Deleted": 0})
+    elif not out.json and not got.count:
         out.line("no messages")
-        return 0
-    now = time.time()
-    out.table(RECEIVE_HEADERS, [message_row(m, now) for m in messages], RECEIVE_ALIGN)
-    if args.delete:
-        out.line(f"deleted {deleted:,} messages")
+    elif not out.json and args.delete:
+        out.line(f"deleted {got.deleted:,} messages")
     return 0
 
 

@@ -16,6 +16,7 @@ from handlers.operator_lookup import (
     queue_url,
     stats_from_attributes,
 )
+from handlers.operator_messages import confirmed
 from handlers.operator_output import Align, Output, human_age, human_count, one_line
 
 QUEUE_HEADERS: Final = ("NAME", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DEAD-LETTER QUEUE")
@@ -36,6 +37,8 @@ SECONDS_ATTRIBUTES: Final = frozenset(
     }
 )
 _VALUE_WIDTH = 200
+#: Longest queue name in the queues table (JSON output has the whole name).
+NAME_WIDTH: Final = 48
 
 
 def list_queue_urls(client: OperatorClient, prefix: str | None) -> list[str]:
@@ -67,10 +70,10 @@ def queue_row(stats: dict[str, Any]) -> list[str]:
     counts = [stats[key] for key in COUNT_KEYS]
     age = stats["ApproximateAgeOfOldestMessage"] if any(counts) else None
     return [
-        str(stats["QueueName"]),
+        one_line(str(stats["QueueName"]), NAME_WIDTH),
         *(human_count(n) for n in counts),
         human_age(age),
-        name_of(dead_letters) if dead_letters else "-",
+        one_line(name_of(dead_letters), NAME_WIDTH) if dead_letters else "-",
     ]
 
 
@@ -103,6 +106,9 @@ def cmd_create(client: OperatorClient, out: Output, args: argparse.Namespace) ->
 
 def cmd_delete(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
     url = queue_url(client, args.queue)
+    if not args.yes and not confirmed(out, f"delete the queue {url} and its messages?"):
+        out.error("not deleted")
+        return 1
     client.call("delete_queue", QueueUrl=url)
     if out.json:
         out.document({"QueueUrl": url, "Deleted": True})

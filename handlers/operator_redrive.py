@@ -71,9 +71,27 @@ def summary(task: dict[str, Any]) -> str:
     return f"{task.get('Status')}: moved {moved} of {total} messages to {where}"
 
 
+def cancel_hint(handle: str) -> str:
+    return f"aws sqs cancel-message-move-task --task-handle {handle}"
+
+
+def wait_or_explain(
+    client: OperatorClient, out: Output, source: str, handle: str
+) -> dict[str, Any]:
+    """``wait_for``; when interrupted or failing, says first that the task goes
+    on without us and how to cancel it."""
+    try:
+        out.note(f"started move task {handle}")
+        return wait_for(client, out, source, handle)
+    except BaseException:
+        out.note(f"stopped waiting: the move task {handle} continues; to cancel it:")
+        out.note(f"  {cancel_hint(handle)}")
+        raise
+
+
 def cmd_redrive(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
     source, handle = start(client, args)
-    task = wait_for(client, out, source, handle) if args.wait else None
+    task = wait_or_explain(client, out, source, handle) if args.wait else None
     if out.json:
         out.document({"SourceArn": source, "TaskHandle": handle, "Task": task})
     else:

@@ -16,6 +16,7 @@ import binascii
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,6 +27,8 @@ from handlers.operator_output import Output
 BATCH_ENTRIES: Final = 10
 #: The payload of one batch: SQS's historic 256 KiB limit, accepted by every endpoint.
 BATCH_BYTES: Final = 262_144
+#: Failed entries kept for the report (the rest are only counted).
+MAX_FAILURES: Final = 100
 
 
 def message_body(args: argparse.Namespace, out: Output) -> str:
@@ -89,40 +92,93 @@ def _size(template: dict[str, Any]) -> int:
     return size
 
 
+@dataclass
+class Sent:
+    """What ``send`` did so far: the ids sent, and the first failures
+    (``MAX_FAILURES`` of them; ``failures`` counts them all)."""
+
+    ids: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    failures: int = 0
+
+    def add(self, answer: dict[str, Any]) -> None:
+        self.ids += [ok["MessageId"] for ok in answer.get("Successful", [])]
+        failed = answer.get("Failed", [])
+        self.failed += failed[: MAX_FAILURES - len(self.failed)]
+        self.failures += len(failed)
+
+
 def send_many(
-    client: OperatorClient, out: Output, url: str, template: dict[str, Any], count: int
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """(message ids, failed entries) of ``count`` messages sent in batches."""
+    client: OperatorClient, out: Output, url: str, template: dict[str, Any], count: int, sent: Sent
+) -> None:
+    """``count`` messages sent in batches, into ``sent``; stops after a batch
+    in which every message failed (the next ones would fail alike)."""
     fifo = url.endswith(".fifo")
-    sent: list[str] = []
-    failed: list[dict[str, Any]] = []
     with out.progress(f"sending to {name_of(url)}", count) as bar:
         for size in batch_sizes(count, _size(template)):
             entries = [{"Id": str(i), **_message(template, fifo)} for i in range(size)]
             answer = client.call("send_message_batch", QueueUrl=url, Entries=entries)
-            sent += [ok["MessageId"] for ok in answer.get("Successful", [])]
-            failed += answer.get("Failed", [])
+            sent.add(answer)
             bar.advance(size)
-    return sent, failed
+            if len(answer.get("Failed", [])) == size:
+                out.note(f"stopped: every message of a batch of {size} failed")
+                break
+
+
+def check_fifo(url: str, template: dict[str, Any]) -> None:
+    if url.endswith(".fifo") and "MessageGroupId" not in template:
+        raise OperatorError(f"{name_of(url)} is a FIFO queue: --group-id is required")
 
 
 def cmd_send(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
     url = queue_url(client, args.queue)
     template = message_template(args, message_body(args, out))
-    failed: list[dict[str, Any]] = []
-    if args.count == 1:
-        message = _message(template, url.endswith(".fifo"))
-        sent = [str(client.call("send_message", QueueUrl=url, **message)["MessageId"])]
-    else:
-        sent, failed = send_many(client, out, url, template, args.count)
+    check_fifo(url, template)
+    sent = Sent()
+    try:
+        send(client, out, url, template, args.count, sent)
+    except BaseException:
+        out.note(f"send stopped early: sent {len(sent.ids):,} of {args.count:,} messages")
+        raise
+    return report(out, url, args.count, sent)
+
+
+def send(
+    client: OperatorClient, out: Output, url: str, template: dict[str, Any], count: int, sent: Sent
+) -> None:
+    if count > 1:
+        send_many(client, out, url, template, count, sent)
+        return
+    message = _message(template, url.endswith(".fifo"))
+    sent.ids.append(str(client.call("send_message", QueueUrl=url, **message)["MessageId"]))
+
+
+def report(out: Output, url: str, count: int, sent: Sent) -> int:
     if out.json:
-        out.document({"QueueUrl": url, "Sent": len(sent), "MessageIds": sent, "Failed": failed})
-    elif args.count == 1:
-        out.line(f"sent message {sent[0]} to {name_of(url)}")
+        out.document(
+            {
+                "QueueUrl": url,
+                "Sent": len(sent.ids),
+                "MessageIds": sent.ids,
+                "Failed": sent.failed,  # the first MAX_FAILURES
+                "FailedCount": sent.failures,
+            }
+        )
+    elif count == 1:
+        out.line(f"sent message {sent.ids[0]} to {name_of(url)}")
     else:
-        out.line(f"sent {len(sent):,} messages to {name_of(url)}")
-    if failed:
-        first = failed[0]
-        out.error(f"{first.get('Code')}: {first.get('Message')} ({len(failed):,} not sent)")
+        out.line(f"sent {len(sent.ids):,} messages to {name_of(url)}")
+    if sent.failures:
+        first = sent.failed[0]
+        out.error(
+            f"{first.get('Code')}: {first.get('Message')} ({sent.failures:,} not sent"
+            f"{_unsent_tail(count, sent)})"
+        )
         return 1
     return 0
+
+
+def _unsent_tail(count: int, sent: Sent) -> str:
+    """How many were never tried, when ``send`` stopped early."""
+    untried = count - len(sent.ids) - sent.failures
+    return f", {untried:,} not tried" if untried > 0 else ""

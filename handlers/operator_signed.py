@@ -35,19 +35,21 @@ UNKNOWN_ACTION_CODES: Final = frozenset(
 
 
 class SignedCallError(Exception):
-    """The endpoint answered with an error (``code`` is its SQS error code)."""
+    """The endpoint answered with an error (``code`` is its SQS error code).
+    ``foreign``: an answer that says the target is unknown without an SQS
+    error: a 404 or a 5xx without one (moto answers an unknown target with 500
+    and an HTML page), or no JSON at all."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
+    def __init__(self, code: str, message: str, status: int, *, foreign: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.foreign = foreign
 
     @property
     def unknown_action(self) -> bool:
-        return self.code in UNKNOWN_ACTION_CODES or (
-            self.status == 404 and self.code.startswith("HTTP ")
-        )
+        return self.foreign or self.code in UNKNOWN_ACTION_CODES
 
 
 def signed_request(
@@ -86,9 +88,12 @@ def call(
 
 
 def _decoded(raw: bytes) -> dict[str, Any]:
-    answer = json.loads(raw or b"{}")
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError:
+        raise SignedCallError("HTTP 200", "the answer is not JSON", 200, foreign=True) from None
     if not isinstance(answer, dict):
-        raise SignedCallError("InvalidResponse", "the answer is not a JSON object", 200)
+        raise SignedCallError("HTTP 200", "the answer is not a JSON object", 200, foreign=True)
     return answer
 
 
@@ -99,8 +104,9 @@ def _error(exc: urllib.error.HTTPError) -> SignedCallError:
     except ValueError:
         answer = None
     if not isinstance(answer, dict) or "__type" not in answer:
-        text = raw.decode("utf-8", "replace").strip()[:200] or exc.reason
-        return SignedCallError(f"HTTP {exc.code}", str(text), exc.code)
+        text = " ".join(raw.decode("utf-8", "replace").split())[:200] or exc.reason
+        foreign = exc.code == 404 or exc.code >= 500 or answer is None
+        return SignedCallError(f"HTTP {exc.code}", str(text), exc.code, foreign=foreign)
     legacy = (exc.headers.get("x-amzn-query-error") or "").split(";")[0]
     code = legacy or str(answer["__type"]).rsplit("#", 1)[-1]
     message = str(answer.get("message") or answer.get("Message") or "")

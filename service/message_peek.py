@@ -3,23 +3,34 @@
 A peek only reads: table queries and gets, and segment objects through the
 segment cache. It takes no lease, counts no receive, moves nothing to a
 dead-letter queue and removes no garbage. Purged and expired segments stay
-stored until a receive or the sweeper meets them, so a peek pages past them,
-in pages of ``PEEK_PAGE`` items, until it has found ``count`` messages or has
-read ``PEEK_ITEMS`` items in all: the work is bounded by that budget, never by
-the queue's depth (behind more dead segments than that, a peek may show fewer
+stored until a receive or the sweeper meets them, so a peek pages past them
+(judging each by ``QueueRecord.holds``, as a receive does), in pages of at
+most ``PEEK_PAGE`` items, until it has what it looks for or has read
+``PEEK_ITEMS`` items in all: the work is bounded by that budget, never by the
+queue's depth (behind more dead segments than that, a peek may show fewer
 messages than the queue holds).
 
 * Standard queue: segments in segment order, i.e. by when they entered the
   queue (``service.held_segments``, which starts above the purge and
   retention floor and skips purged and expired ones), and within a segment in
-  send order.
-* FIFO queue: the groups come from the ``due`` index of group items, as a
-  receive finds them: groups a receive could serve now first (by when they
-  became servable), then groups that are locked (a message in flight) or
-  delayed, by when they will be; one query of at most ``PEEK_PAGE`` groups.
-  Each group's segments are paged in sequence order, skipping those the
-  queue no longer holds (``QueueRecord.holds``: purged or expired), stopping
-  once ``count`` messages are found. The answer is sorted by SequenceNumber.
+  send order, until ``count`` messages are found.
+* FIFO queue: first the *head* of every group (its first live message in a
+  segment the queue holds), whatever the group's state, so that a group
+  stuck behind an in-flight message shows beside busier ones. The group
+  items are paged in group id order (not the ``due`` index, which cannot be
+  paged and puts locked groups last), and each page's groups are read
+  together: ``min(count, HEAD_PAGE)`` group segments, then pages of
+  ``PEEK_PAGE`` while only purged or expired ones were found. A group with
+  none left it holds is skipped. Paging stops after the page on which
+  ``PEEK_GROUPS`` heads were found (with more groups, which ones are seen
+  follows group ids, not age), when the groups end, or when the budget is
+  spent. The answer is the ``count`` oldest heads by sequence number, and
+  if there are fewer heads than ``count``, the rest is filled with the
+  oldest other messages of those groups by sequence number (a merge that
+  reads a group's next segments, ``count`` still missing at most, only when
+  its next message may be the oldest one left). Every table query counts as
+  at least one item of the budget, so it also bounds the queries. The answer
+  is sorted by SequenceNumber.
 
 A message's ``State`` is its own: ``visible`` once its visible-at time has
 passed (a FIFO message behind an in-flight one of its group is ``visible``,
@@ -30,7 +41,9 @@ a lease holds it, ``delayed`` before its first delivery.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.clock import Clock
@@ -50,8 +63,10 @@ DELAYED = "delayed"
 PEEK_PAGE = 100
 #: Items (group items and segment items) one peek reads at most, in all.
 PEEK_ITEMS = 1000
-#: ``due_max`` that every group item is below: locked and delayed groups too.
-_EVERY_GROUP = 2**62
+#: FIFO groups whose heads one peek collects (at least, when found on one page).
+PEEK_GROUPS = 100
+#: Group segments the first query of each FIFO group reads.
+HEAD_PAGE = 4
 
 
 @dataclass(frozen=True)
@@ -116,33 +131,79 @@ class MessagePeeker:
         return found[:count]
 
     async def _fifo(self, queue: QueueRecord, count: int, now: int) -> list[_Found]:
-        qid = queue.queue_id
-        groups = await self._table.query_due(
-            group_partition(qid), due_max=_EVERY_GROUP, limit=PEEK_PAGE
-        )
-        budget = PEEK_ITEMS - len(groups)
-        found: list[_Found] = []
-        for group in groups:
-            group_id = str(group["sk"])
-            after = ""
-            while len(found) < count and budget > 0:
-                page = min(PEEK_PAGE, budget)
-                items = await self._table.query(
-                    group_segment_partition(qid, group_id), start_after=after, limit=page
-                )
-                budget -= len(items)
-                for item in items:
-                    segment = GroupSegment.from_item(qid, group_id, item)
-                    if queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
-                        found += _group_messages(segment)[: count - len(found)]
-                        if len(found) >= count:
-                            break
-                if len(items) < page:
-                    break
-                after = str(items[-1]["sk"])
-            if len(found) >= count or budget <= 0:
-                break
+        budget = _Budget(PEEK_ITEMS)
+        heads = sorted(await self._heads(queue, now, count, budget), key=_Group.next_sequence)
+        # every head first, the oldest heads if there are more than ``count``
+        found = [group.buffer.popleft() for group in heads[:count]]
+        # then the oldest of the rest: a merge of the groups by sequence number,
+        # reading a group's next segments only when its next message may be the
+        # oldest one left (keyed below every unread one by the last one read)
+        pending = [(group.next_sequence(), i) for i, group in enumerate(heads)]
+        heapq.heapify(pending)
+        while len(found) < count and pending:
+            _, i = heapq.heappop(pending)
+            group = heads[i]
+            if group.buffer:
+                found.append(group.buffer.popleft())
+            else:
+                await self._advance(queue, group, now, budget, min(PEEK_PAGE, count - len(found)))
+            if group.buffer or not group.ended:
+                heapq.heappush(pending, (group.next_sequence(), i))
         return sorted(found, key=lambda f: f.sequence or 0)
+
+    async def _heads(
+        self, queue: QueueRecord, now: int, count: int, budget: _Budget
+    ) -> list[_Group]:
+        """The groups with a message the queue holds, each with its segments
+        read up to (at least) that head: group items are paged in group id
+        order, each page's groups read together, until ``PEEK_GROUPS`` heads
+        are found, the groups end or the budget is spent."""
+        heads: list[_Group] = []
+        after = ""
+        while len(heads) < PEEK_GROUPS:
+            page = budget.take(PEEK_PAGE)
+            if not page:
+                break
+            items = await self._table.query(
+                group_partition(queue.queue_id), start_after=after, limit=page
+            )
+            budget.spent(page, len(items))
+            groups = [_Group(str(item["sk"])) for item in items]
+            first = min(count, HEAD_PAGE)
+            await asyncio.gather(*(self._advance(queue, g, now, budget, first) for g in groups))
+            heads += [g for g in groups if g.buffer]
+            if len(items) < page:
+                break
+            after = groups[-1].group_id
+        return heads
+
+    async def _advance(
+        self, queue: QueueRecord, group: _Group, now: int, budget: _Budget, limit: int
+    ) -> None:
+        """Read the group's next segments, ``limit`` then ``PEEK_PAGE`` at a
+        time, until one holds a message the queue holds (skipping purged and
+        expired ones, ``QueueRecord.holds``), the group ends or the budget is
+        spent."""
+        qid = queue.queue_id
+        while not group.buffer and not group.ended:
+            page = budget.take(limit)
+            if not page:
+                group.ended = True
+                break
+            items = await self._table.query(
+                group_segment_partition(qid, group.group_id), start_after=group.after, limit=page
+            )
+            budget.spent(page, len(items))
+            for item in items:
+                segment = GroupSegment.from_item(qid, group.group_id, item)
+                group.last = segment.sequences[-1]
+                if queue.holds(segment.sent_ms, now, arrived_ms=segment.arrived_ms):
+                    group.buffer += _group_messages(segment)
+            if len(items) < page:
+                group.ended = True
+            else:
+                group.after = str(items[-1]["sk"])
+            limit = PEEK_PAGE
 
     async def _load(self, found: list[_Found]) -> list[Delivery]:
         """The payloads, one GET per segment object not in the cache, together.
@@ -161,6 +222,40 @@ class MessagePeeker:
             return await self._cache.get(key)
         except NotFound:
             return None
+
+
+class _Budget:
+    """The items one peek may still read; a query counts as at least one."""
+
+    def __init__(self, items: int) -> None:
+        self.left = items
+
+    def take(self, limit: int) -> int:
+        """Reserve up to ``limit`` items for a query; how many."""
+        taken = min(limit, self.left)
+        self.left -= taken
+        return taken
+
+    def spent(self, taken: int, read: int) -> None:
+        """Give back what a query reserved and did not read."""
+        self.left += taken - max(1, read)
+
+
+@dataclass
+class _Group:
+    """A FIFO group as a peek reads it: the live messages of the held
+    segments read and not yet answered, in sequence order."""
+
+    group_id: str
+    after: str = ""  # sort key of the last segment read
+    last: int = 0  # sequence number of the last message read
+    ended: bool = False  # no segment left to read (or no budget to read it)
+    buffer: deque[_Found] = field(default_factory=deque)
+
+    def next_sequence(self) -> int:
+        """Its next message's sequence number, or (nothing buffered) one
+        below every message not read yet."""
+        return (self.buffer[0].sequence or 0) if self.buffer else self.last
 
 
 def _group_messages(segment: GroupSegment) -> list[_Found]:

@@ -37,6 +37,17 @@ function errorFrom(status, text) {
   return new ApiError(`HTTP ${status}`, snippet || "The server answered an error without a body.", status);
 }
 
+/**
+ * Whether a `BucketQ.*` call failed because the endpoint lacks bucketq's
+ * extensions: InvalidAction, or a 5xx / non-JSON answer with no SQS error in it
+ * (moto answers an unknown target with HTTP 500 and an HTML page).
+ */
+function extensionUnsupported(err) {
+  if (!(err instanceof ApiError)) return false;
+  if (err.code === "InvalidAction" || err.code === "InvalidResponse") return true;
+  return err.status >= 500 && err.code === `HTTP ${err.status}`;
+}
+
 /** A queue's numbers from GetQueueAttributes, for a server without GetQueueStats. */
 function statsFromAttributes(queueUrl, attributes) {
   const stats = {
@@ -101,7 +112,7 @@ export class SqsApi {
       try {
         return await this.call("BucketQ.GetQueueStats", { QueueUrl: queueUrl });
       } catch (err) {
-        if (!(err instanceof ApiError) || err.code !== "InvalidAction") throw err;
+        if (!extensionUnsupported(err)) throw err;
         this.hasQueueStats = false;
       }
     }

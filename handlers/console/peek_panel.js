@@ -46,6 +46,7 @@ export class PeekPanel {
     this.count = h("input", { id: "peek-count", type: "number", min: 1, max: 100, value: 10, required: true });
     this.status = h("p", { class: "status", id: "peek-status", hidden: true });
     this.body = h("tbody");
+    this.lastPeek = 0; // the latest peek's sequence number
     this.table = h(
       "table",
       { class: "grid messages", id: "messages", hidden: true },
@@ -67,17 +68,26 @@ export class PeekPanel {
     );
   }
 
+  /**
+   * Peeks may overlap (panel build, the button, after a send, a purge or a
+   * redrive): only the latest request's answer is shown, stamped with the time
+   * it was asked, so an older answer arriving late never passes for fresh.
+   */
   async peek() {
+    const seq = ++this.lastPeek;
+    const askedAt = Date.now();
     const max = Math.min(100, Math.max(1, Number(this.count.value) || 10));
     try {
       const { Messages = [] } = await this.app.api.call("BucketQ.PeekMessages", {
         QueueUrl: this.view.url, MaxNumberOfMessages: max,
       });
+      if (seq !== this.lastPeek) return; // a newer peek is under way
       replaceChildren(this.body, Messages.map(messageRow));
       this.table.hidden = Messages.length === 0;
       const what = Messages.length === 1 ? "1 message" : `${Messages.length} messages`;
-      showStatus(this.status, "info", `Peeked ${what} at ${formatTime(Date.now())}.`);
+      showStatus(this.status, "info", `Peeked ${what} at ${formatTime(askedAt)}.`);
     } catch (err) {
+      if (seq !== this.lastPeek) return;
       this.table.hidden = true;
       showStatus(this.status, "error", ...describeError(err));
     }

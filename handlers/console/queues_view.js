@@ -73,7 +73,7 @@ export class QueuesView {
       "section",
       { class: "page" },
       h("div", { class: "page-head" }, h("h1", {}, "Queues"), this.summary),
-      h("div", { class: "card flush" }, this.table, this.empty),
+      h("div", { class: "card flush", id: "queues-card" }, this.table, this.empty),
       h("p", { class: "muted small footnote" },
         "Counts are approximate, as in SQS, and refresh every 2 seconds while this tab is visible. " +
         "Oldest message: how long the oldest message has been in the queue (FIFO queues: as of the last sweep)."),

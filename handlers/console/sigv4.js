@@ -41,9 +41,19 @@ function canonicalPath(path) {
   return path.split("/").map((segment) => uriEncode(uriEncode(segment))).join("/") || "/";
 }
 
+/**
+ * Split by hand, not with URLSearchParams: that decodes `+` as a space, while
+ * SigV4 (and handlers/sigv4.py) keep a literal `+`, which encodes as %2B.
+ * Empty parts (`a&&b`) stay, as empty names, like the server's split.
+ */
 function canonicalQuery(query) {
-  return [...new URLSearchParams(query)]
-    .map(([name, value]) => [uriEncode(name), uriEncode(value)])
+  const text = query.replace(/^\?/, "");
+  return (text ? text.split("&") : [])
+    .map((part) => {
+      const at = part.indexOf("=");
+      const [name, value] = at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+      return [uriEncode(decodeURIComponent(name)), uriEncode(decodeURIComponent(value))];
+    })
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)
     .join("&");

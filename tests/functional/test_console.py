@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import CREDENTIALS, SECRET, credentials_file, sqs_client
+from tests.functional.conftest import CREDENTIALS, REGION, SECRET, credentials_file, sqs_client
 from tests.support.bucketq_server import RunningServer, start_server, stop_server
 from tests.support.console_browser import browser_errors, chromium, missing_browser
 
@@ -233,6 +233,64 @@ def test_queue_table_shows_counts_and_refreshes_live(
     browser.find_element("css selector", "tr[data-queue='orders'] td.dlq a").click()
     wait_for(browser, lambda: browser.current_url.endswith(f"#/queues/{ACCOUNT}/orders-dlq"), "nav")
     assert browser_errors(browser) == []
+
+
+def test_long_queue_names_leave_every_column_reachable(
+    server: RunningServer, browser: Any, sqs: Any
+) -> None:
+    """An 80-char name has no break points: the table wraps it, or scrolls, not cuts."""
+    base = "long-" + "x" * 71  # 76 chars, and its DLQ the longest legal name
+    dlq = sqs.create_queue(QueueName=f"{base}-dlq")["QueueUrl"]
+    policy = json.dumps({"deadLetterTargetArn": arn_of(sqs, dlq), "maxReceiveCount": 5})
+    sqs.create_queue(QueueName=base, Attributes={"RedrivePolicy": policy})
+    assert len(f"{base}-dlq") == 80
+
+    browser.set_window_size(1280, 800)
+    open_console(browser, server)
+    wait_for(browser, lambda: queue_row(browser, base), "the long-named queue")
+    layout = browser.execute_script(
+        """
+        const card = document.getElementById('queues-card');
+        const table = document.getElementById('queues');
+        const head = table.querySelector('th.dlq');
+        // wider than the card is fine only if the user can scroll to the rest
+        // (a script can scroll even an overflow: hidden box)
+        const fits = table.offsetWidth <= card.clientWidth;
+        const scrolls = ['auto', 'scroll'].includes(getComputedStyle(card).overflowX);
+        card.scrollLeft = card.scrollWidth;  // as far right as it goes
+        const c = card.getBoundingClientRect(), d = head.getBoundingClientRect();
+        return {
+          fits, scrolls,
+          cardInViewport: c.right <= innerWidth + 1,
+          dlqVisible: d.left >= c.left - 1 && d.right <= Math.min(c.right, innerWidth) + 1,
+        };
+        """
+    )
+    assert layout["fits"] or layout["scrolls"], layout
+    assert layout["cardInViewport"] and layout["dlqVisible"], layout
+    assert browser_errors(browser) == []
+
+
+def test_the_signer_keeps_a_plus_in_the_query_literal(server: RunningServer, browser: Any) -> None:
+    """SigV4 signs `+` as %2B, not as a space (URLSearchParams would decode it to one)."""
+    open_console(browser, server)
+    status = browser.execute_async_script(
+        """
+        const [keyId, secret, region, done] = arguments;
+        const query = 'x=a+b&y=c%20d&&z';
+        import('/console/sigv4.js').then(async ({ signRequest }) => {
+          const headers = await signRequest(
+            { method: 'GET', host: location.host, path: '/metrics', query },
+            { accessKeyId: keyId, secretAccessKey: secret, region, service: 'sqs' });
+          const response = await fetch('/metrics?' + query, { headers, cache: 'no-store' });
+          done(`${response.status} ${(await response.text()).slice(0, 200)}`);
+        }).catch((err) => done(String(err)));
+        """,
+        KEY_ID,
+        SECRET,
+        REGION,
+    )
+    assert status.startswith("200 "), status
 
 
 def test_queue_page_peeks_sends_and_purges(server: RunningServer, browser: Any, sqs: Any) -> None:

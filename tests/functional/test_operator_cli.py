@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -63,16 +64,24 @@ def cli_env(home: Path, endpoint: str, keys: Mapping[str, str]) -> dict[str, str
     return env
 
 
-def bucketq(home: Path, endpoint: str, *args: str, keys: Mapping[str, str] | None = None) -> Done:
+TEST_KEYS: Final = {"AWS_ACCESS_KEY_ID": "AKIDBUCKETQTEST", "AWS_SECRET_ACCESS_KEY": SECRET}
+
+
+def bucketq(
+    home: Path,
+    endpoint: str,
+    *args: str,
+    keys: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Done:
     """``bucketq ARGS`` (``python -m handlers.cli``), signing with the test keys."""
-    if keys is None:
-        keys = {"AWS_ACCESS_KEY_ID": "AKIDBUCKETQTEST", "AWS_SECRET_ACCESS_KEY": SECRET}
+    env = cli_env(home, endpoint, TEST_KEYS if keys is None else keys)
     done = subprocess.run(
         [sys.executable, "-m", "handlers.cli", *args],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        env=cli_env(home, endpoint, keys),
+        env={**env, **(extra_env or {})},
         timeout=120,
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -149,7 +158,9 @@ def test_create_send_list_receive_delete(cli: Any, sqs: Any, name: str) -> None:
 
     (job,) = sqs.receive_message(QueueUrl=fifo, MessageAttributeNames=["All"])["Messages"]
     assert job["Body"] == "job" and job["MessageAttributes"]["n"]["StringValue"] == "5"
-    assert cli("delete", fifo).returncode == 0
+    refused = cli("delete", fifo)  # stdin is not a terminal: no one to ask
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert cli("delete", fifo, "--yes").returncode == 0
     assert sqs.list_queues(QueueNamePrefix=f"{name}-jobs").get("QueueUrls", []) == []
 
 
@@ -234,3 +245,127 @@ def test_errors_are_one_line_and_exit_1(server: RunningServer, home: Path, cli: 
     anonymous = bucketq(home, server.url, "queues", keys={})
     assert anonymous.returncode == 1
     assert anonymous.stderr.startswith("error: InvalidClientTokenId: ")
+
+
+def test_bad_endpoint_urls_are_refused_up_front(home: Path) -> None:
+    for url in ("foo", "http://h:p/extra path", "ftp://host"):
+        done = bucketq(home, url, "queues")
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"error: invalid endpoint URL {url!r}: ")
+        assert done.stderr.count("\n") == 1
+
+
+def test_receive_delete_streams_json_lines(cli: Any, sqs: Any, name: str) -> None:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    for start in (0, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)],
+        )
+    done = cli("receive", name, "--max", "100", "--delete", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(m["Body"] for m in lines) == sorted(f"m{i}" for i in range(20))
+    assert counts(sqs, url) == (0, 0)
+
+
+def closed_stdout(home: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bucketq ARGS`` writing to a pipe nobody reads (``| head`` gone)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "handlers.cli", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=cli_env(home, endpoint, TEST_KEYS),
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_a_closed_pipe_exits_141_and_deletes_nothing_unshown(
+    server: RunningServer, home: Path, sqs: Any, name: str
+) -> None:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(5)]
+    )
+    assert closed_stdout(home, server.url, "peek", name).returncode == 141
+    receive = closed_stdout(home, server.url, "receive", name, "--max", "10", "--delete")
+    assert receive.returncode == 141
+    assert "received 0 messages, deleted 0" in receive.stderr
+    assert counts(sqs, url) == (0, 5)  # received, never shown: in flight, not deleted
+
+
+def test_receive_stops_when_a_message_comes_back(cli: Any, sqs: Any, name: str) -> None:
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)]
+    )
+    refused = cli("receive", name, "--max", "30", "--visibility-timeout", "0")
+    assert refused.returncode == 1 and "--delete" in refused.stderr
+    done = cli(
+        "receive", name, "--max", "30", "--visibility-timeout", "1", "--wait", "3",
+        "--output", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(m["Body"] for m in done.json()["Messages"]) == ["m0", "m1", "m2"]
+    assert "came back" in done.stderr
+    assert counts(sqs, dlq) == (0, 0)
+
+
+def test_send_refuses_a_fifo_queue_without_a_group(cli: Any, sqs: Any, name: str) -> None:
+    url = sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    done = cli("send", f"{name}.fifo", "x", "--count", "3000")
+    assert done.returncode == 1 and "--group-id" in done.stderr
+    assert counts(sqs, url) == (0, 0)
+
+
+def test_unencodable_bodies_print_escaped(
+    server: RunningServer, home: Path, sqs: Any, name: str
+) -> None:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="smile \U0001f600 \u202e")
+    done = bucketq(home, server.url, "peek", name, extra_env={"PYTHONIOENCODING": "latin-1"})
+    assert done.returncode == 0, done.stderr
+    assert "smile \\U0001f600 \\u202e" in done.stdout
+
+
+def test_interrupted_redrive_wait_says_the_task_goes_on(
+    server: RunningServer, home: Path, sqs: Any, name: str
+) -> None:
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    target = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=dlq, Entries=[{"Id": str(i), "MessageBody": f"d{i}"} for i in range(10)]
+    )
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "handlers.cli", "redrive", dlq, "--to", target, "--rate", "1",
+         "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env=cli_env(home, server.url, TEST_KEYS),
+    )  # fmt: skip
+    assert waiting.stderr is not None
+    started = waiting.stderr.readline()
+    assert started.startswith("started move task ")
+    waiting.send_signal(signal.SIGINT)
+    _, rest = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130 and "Traceback" not in rest
+    handle = started.split()[-1]
+    assert f"aws sqs cancel-message-move-task --task-handle {handle}" in rest
+    sqs.cancel_message_move_task(TaskHandle=handle)

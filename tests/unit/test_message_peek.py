@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from service import message_peek
 from service.clock import ManualClock
 from service.context import RequestContext
 from service.errors import (
@@ -160,9 +161,8 @@ async def test_fifo_peek_in_sequence_order(
     assert all(m["Attributes"]["MessageDeduplicationId"] for m in found)
     states = {m["Body"]: m["State"] for m in found}
     assert states == {"a": "visible", "b": "visible", "c": "visible", taken["Body"]: "in-flight"}
-    # the servable group comes first: the one whose head was not taken
-    first_group = ["a", "b"] if taken["Body"] == "a" else ["a", "c"]
-    assert [m["Body"] for m in await peek(svc, ctx, url, 2)] == first_group
+    # every group's head comes first, the in-flight one's too
+    assert [m["Body"] for m in await peek(svc, ctx, url, 2)] == ["a", "b"]
     # the receive that follows still finds the other group's head unreceived
     (other,) = (await svc.receive_message(ctx, url, system_attribute_names=["All"]))["Messages"]
     assert other["Body"] == ({"a", "b"} - {taken["Body"]}).pop()
@@ -250,3 +250,97 @@ async def test_standard_peek_pages_past_purged_segments_within_the_skew_window(
     await send(svc, ctx, queue_url, "new")
 
     assert [m["Body"] for m in await peek_reading_only(svc, ctx, queue_url, 1)] == ["new"]
+
+
+async def test_fifo_peek_shows_the_stuck_group_beside_a_busy_one(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    url = await fifo_queue(svc, ctx, "stuck.fifo")
+    for body in ("B-stuck", "B-second"):
+        await send(svc, ctx, url, body, group_id="B")
+        clock.advance(0.001)
+    (taken,) = (await svc.receive_message(ctx, url, max_messages=1, visibility_timeout=600))[
+        "Messages"
+    ]
+    assert taken["Body"] == "B-stuck"
+    busy = [f"A{n}" for n in range(30)]
+    for body in busy:
+        await send(svc, ctx, url, body, group_id="A")
+        clock.advance(0.001)
+
+    found = await peek_reading_only(svc, ctx, url, 10)
+
+    assert [m["Body"] for m in found] == ["B-stuck", "B-second", *busy[:8]]
+    assert found[0]["State"] == "in-flight"
+    assert {m["State"] for m in found[1:]} == {"visible"}
+    # only the heads fit: the oldest first
+    assert [m["Body"] for m in await peek(svc, ctx, url, 1)] == ["B-stuck"]
+    assert [m["Body"] for m in await peek(svc, ctx, url, 2)] == ["B-stuck", "A0"]
+
+
+async def test_fifo_peek_shows_a_stuck_group_newer_than_a_deep_one(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    url = await fifo_queue(svc, ctx, "deep.fifo")
+    busy = [f"A{n}" for n in range(30)]
+    for body in busy:
+        await send(svc, ctx, url, body, group_id="A")
+        clock.advance(0.001)
+    first = await svc.receive_message(ctx, url, max_messages=10, visibility_timeout=600)
+    assert [m["Body"] for m in first["Messages"]] == busy[:10]
+    for body in ("B-stuck", "B-second"):
+        await send(svc, ctx, url, body, group_id="B")
+        clock.advance(0.001)
+    second = await svc.receive_message(ctx, url, max_messages=1, visibility_timeout=600)
+    assert [m["Body"] for m in second["Messages"]] == ["B-stuck"]
+
+    found = await peek_reading_only(svc, ctx, url, 10)
+
+    # every group's head is shown, however many older messages another group has
+    assert [m["Body"] for m in found] == [*busy[:9], "B-stuck"]
+    assert {m["State"] for m in found} == {"in-flight"}
+
+
+async def test_fifo_peek_after_purging_many_groups_shows_what_came_since(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock
+) -> None:
+    url = await fifo_queue(svc, ctx, "many.fifo")
+    for n in range(120):
+        await send(svc, ctx, url, f"old{n}", group_id=f"g{n:03d}")
+    clock.advance(1)
+    await svc.purge_queue(ctx, url)
+    clock.advance(1)
+    for body, group in (("new1", "new"), ("new2", "g005"), ("new3", "new")):
+        await send(svc, ctx, url, body, group_id=group)
+        clock.advance(0.001)
+
+    # the purged groups' items and segments are still stored: no sweep ran
+    found = await peek_reading_only(svc, ctx, url)
+    assert [m["Body"] for m in found] == ["new1", "new2", "new3"]
+
+
+async def test_fifo_peek_reads_at_most_its_budget(
+    svc: QueueService, ctx: RequestContext, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(message_peek, "PEEK_ITEMS", 40)
+    monkeypatch.setattr(message_peek, "PEEK_PAGE", 10)
+    url = await fifo_queue(svc, ctx, "budget.fifo")
+    for n in range(60):
+        await send(svc, ctx, url, f"old{n}", group_id=f"g{n:03d}")
+    for n in range(20):
+        await send(svc, ctx, url, f"deep{n}", group_id="g000")
+    clock.advance(1)
+    await svc.purge_queue(ctx, url)
+    clock.advance(1)
+    await send(svc, ctx, url, "late", group_id="z")
+    await settle()
+
+    before = Counter(svc.storage.request_counts())
+    # behind more purged segments than the budget, the peek shows less than is held
+    assert await peek(svc, ctx, url, 10) == []
+    made = Counter(svc.storage.request_counts()) - before
+    assert set(made) == {TABLE_QUERY}
+    assert made[TABLE_QUERY] <= 40  # each query reads at least one item of the budget
+
+    monkeypatch.setattr(message_peek, "PEEK_ITEMS", 1000)
+    assert [m["Body"] for m in await peek(svc, ctx, url, 10)] == ["late"]

@@ -6,15 +6,35 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import pytest
 
 from handlers.operator_cli import bounded, key_value
+from handlers.operator_client import (
+    ExtensionUnsupported,
+    OperatorClient,
+    OperatorError,
+    Target,
+    valid_endpoint,
+)
 from handlers.operator_lookup import normalized, stats_from_attributes
-from handlers.operator_output import Output, human_age, human_count, one_line, render_table
+from handlers.operator_messages import Received, check_receive_args
+from handlers.operator_output import (
+    ERROR_WIDTH,
+    Output,
+    flatten,
+    human_age,
+    human_count,
+    one_line,
+    render_table,
+)
 from handlers.operator_progress import ProgressBar, render_bar
-from handlers.operator_queues import COUNT_KEYS, attribute_text, queue_row
-from handlers.operator_send import batch_sizes
+from handlers.operator_queues import COUNT_KEYS, NAME_WIDTH, attribute_text, queue_row
+from handlers.operator_send import MAX_FAILURES, Sent, batch_sizes, send_many
+from handlers.operator_signed import SignedCallError
 
 
 class Terminal(io.StringIO):
@@ -170,3 +190,132 @@ def test_queue_row_shows_no_age_for_an_empty_queue() -> None:
     }
     busy["DeadLetterQueueArn"] = "arn:aws:sqs:us-east-1:0:q-dlq"
     assert queue_row(busy) == ["q", "1,234", "0", "0", "3m12s", "q-dlq"]
+
+
+def test_one_line_escapes_controls_formats_and_separators() -> None:
+    assert (
+        one_line("a\x9bb\u202ec\u2028d\u2029e\x00f", 80)
+        == "a\\u009bb\\u202ec\\u2028d\\u2029e\\u0000f"
+    )
+    assert one_line("tag\U000e0001", 80) == "tag\\U000e0001"
+    assert one_line("é ok", 80) == "é ok"
+
+
+def test_errors_print_on_one_capped_line() -> None:
+    stderr = io.StringIO()
+    Output(stderr=stderr).error("HTTP 500: <html>\n  <body>\n\n" + "x" * 1000)
+    text = stderr.getvalue()
+    assert text.startswith("error: HTTP 500: <html> <body> xxx") and text.count("\n") == 1
+    assert len(text) <= len("error: ") + ERROR_WIDTH + 1
+    assert flatten(" a\n\tb  ") == "a b"
+
+
+def test_queue_names_are_cut_in_the_table_only() -> None:
+    long = "q" * 80
+    stats = normalized({"QueueName": long, "DeadLetterQueueArn": f"arn:aws:sqs:r:1:{long}"})
+    row = queue_row(stats)
+    assert len(row[0]) == NAME_WIDTH and row[0].endswith("…")
+    assert len(row[-1]) == NAME_WIDTH
+
+
+def test_batches_of_a_table_line_up_without_repeating_the_header() -> None:
+    first = render_table(("ID", "N"), [["a", "1"]], (), min_widths=(4, 3))
+    later = render_table(("ID", "N"), [["bb", "22"]], (), min_widths=(4, 3), header=False)
+    assert first.splitlines() == ["ID    N", "a     1"]
+    assert later.splitlines() == ["bb    22"]
+
+
+def test_receive_refuses_visibility_0_past_one_batch_without_delete() -> None:
+    def args(**kw: object) -> argparse.Namespace:
+        return argparse.Namespace(**{"visibility_timeout": 0, "delete": False, "max": 30, **kw})
+
+    with pytest.raises(OperatorError, match="--delete"):
+        check_receive_args(args())
+    check_receive_args(args(delete=True))
+    check_receive_args(args(max=10))
+    check_receive_args(args(visibility_timeout=30))
+
+
+def test_received_keeps_only_new_messages() -> None:
+    got = Received()
+    assert got.fresh([{"MessageId": "a"}, {"MessageId": "b"}]) == (
+        [{"MessageId": "a"}, {"MessageId": "b"}],
+        False,
+    )
+    assert got.fresh([{"MessageId": "b"}, {"MessageId": "c"}]) == ([{"MessageId": "c"}], True)
+
+
+def test_json_lines_are_one_compact_document_each() -> None:
+    stdout = io.StringIO()
+    out = Output("json", stdout=stdout)
+    out.json_line({"Body": "a\nb", "V": b"\x00"})
+    out.json_line({"Body": "é"})
+    assert [json.loads(line) for line in stdout.getvalue().splitlines()] == [
+        {"Body": "a\nb", "V": "AA=="},
+        {"Body": "é"},
+    ]
+
+
+def test_endpoint_urls_are_checked() -> None:
+    assert valid_endpoint("https://sqs.us-east-1.amazonaws.com") == (
+        "https://sqs.us-east-1.amazonaws.com"
+    )
+    for bad in ("foo", "http://h:p/x", "http://h/extra path", "https://", "ftp://h"):
+        with pytest.raises(OperatorError, match="invalid endpoint URL"):
+            valid_endpoint(bad)
+
+
+class FailingClient:
+    """Every SendMessageBatch entry fails, as on a FIFO queue without a group."""
+
+    calls = 0
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        self.calls += 1
+        failed = [{"Id": e["Id"], "Code": "MissingParameter"} for e in params["Entries"]]
+        return {"Successful": [], "Failed": failed}
+
+
+def test_send_stops_after_a_batch_that_failed_whole() -> None:
+    client, sent, stderr = FailingClient(), Sent(), io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=stderr)
+    send_many(client, out, "http://h/q", {"MessageBody": "x"}, 3000, sent)  # type: ignore[arg-type]
+    assert client.calls == 1 and sent.failures == 10 and "stopped" in stderr.getvalue()
+
+
+def test_send_keeps_the_first_failures_and_counts_the_rest() -> None:
+    sent = Sent()
+    for _ in range(30):
+        sent.add({"Successful": [], "Failed": [{"Id": str(i)} for i in range(10)]})
+    assert len(sent.failed) == MAX_FAILURES and sent.failures == 300
+
+
+class ForeignEndpoint(BaseHTTPRequestHandler):
+    """An endpoint without bucketq's extension: moto's HTML 500 page."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        page = b"<!doctype html>\n<html>\n<title>500 Internal Server Error</title>\n</html>\n"
+        self.send_response(500)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_html_500_means_the_extension_is_unsupported() -> None:
+    server = HTTPServer(("127.0.0.1", 0), ForeignEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = OperatorClient(Target(f"http://127.0.0.1:{server.server_port}"))
+        with pytest.raises(ExtensionUnsupported) as raised:
+            client.extension("PeekMessages", {"QueueUrl": "http://h/q"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 500" in str(raised.value) and "needs a bucketq server" in str(raised.value)
+    assert SignedCallError("HTTP 400", "bad", 400).unknown_action is False
