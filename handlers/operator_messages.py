@@ -198,14 +198,29 @@ def confirmed(out: Output, question: str) -> bool:
     return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
-def cmd_purge(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Destroy:
+    action: str  # the botocore operation
+    question: str  # asked with the queue's {url}
+    done: str  # "purged": the word of the result line and the JSON key
+
+
+def destroy(client: OperatorClient, out: Output, args: argparse.Namespace, what: Destroy) -> int:
+    """A destructive call on one queue, after a confirmation (or ``--yes``)."""
     url = queue_url(client, args.queue)
-    if not args.yes and not confirmed(out, f"delete every message of {url}?"):
-        out.error("not purged")
+    if not args.yes and not confirmed(out, what.question.format(url=url)):
+        out.error(f"not {what.done}")
         return 1
-    client.call("purge_queue", QueueUrl=url)
+    client.call(what.action, QueueUrl=url)
     if out.json:
-        out.document({"QueueUrl": url, "Purged": True})
+        out.document({"QueueUrl": url, what.done.capitalize(): True})
     else:
-        out.line(f"purged {url}")
+        out.line(f"{what.done} {url}")
     return 0
+
+
+PURGE: Final = Destroy("purge_queue", "delete every message of {url}?", "purged")
+
+
+def cmd_purge(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
+    return destroy(client, out, args, PURGE)

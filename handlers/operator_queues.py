@@ -16,7 +16,7 @@ from handlers.operator_lookup import (
     queue_url,
     stats_from_attributes,
 )
-from handlers.operator_messages import confirmed
+from handlers.operator_messages import Destroy, destroy
 from handlers.operator_output import Align, Output, human_age, human_count, one_line
 
 QUEUE_HEADERS: Final = ("NAME", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DEAD-LETTER QUEUE")
@@ -104,17 +104,11 @@ def cmd_create(client: OperatorClient, out: Output, args: argparse.Namespace) ->
     return 0
 
 
+DELETE: Final = Destroy("delete_queue", "delete the queue {url} and its messages?", "deleted")
+
+
 def cmd_delete(client: OperatorClient, out: Output, args: argparse.Namespace) -> int:
-    url = queue_url(client, args.queue)
-    if not args.yes and not confirmed(out, f"delete the queue {url} and its messages?"):
-        out.error("not deleted")
-        return 1
-    client.call("delete_queue", QueueUrl=url)
-    if out.json:
-        out.document({"QueueUrl": url, "Deleted": True})
-    else:
-        out.line(f"deleted {url}")
-    return 0
+    return destroy(client, out, args, DELETE)
 
 
 def _source_queues(client: OperatorClient, url: str) -> list[str]:
