@@ -24,7 +24,6 @@ from typing import Any
 from handlers.http_edge import (
     DEFAULT_MAX_BODY,
     Authenticate,
-    CallRecord,
     Dispatcher,
     HttpRequest,
     HttpResponse,
@@ -32,6 +31,7 @@ from handlers.http_edge import (
     body_too_large,
     detect_protocol,
     error_response,
+    failed_call,
     handle_http,
     new_request_id,
 )
@@ -266,15 +266,10 @@ def create_asgi_app(
             return
         except (_TooLarge, _OverBudget) as exc:
             error = body_too_large(max_body) if isinstance(exc, _TooLarge) else _BUSY
-            protocol, request_id = detect_protocol(headers), new_request_id()
-            response = error_response(error, protocol, request_id)
+            refused = failed_call(error, detect_protocol(headers), new_request_id())
             if observe is not None:  # refused before decoding: the action is unknown
-                observe(
-                    CallRecord(
-                        "-", {}, None, error.code, response.status, 0.0, request_id, protocol
-                    )
-                )
-            await _send_response(send, response)
+                observe(refused.record)
+            await _send_response(send, refused.response)
             return
         try:
             request = _request(scope, headers, body)

@@ -207,15 +207,41 @@ async def handle_http(
     trace_header = _trace_header(request)
     with log_context(request_id=request_id, trace_id=trace_header):
         started = time.perf_counter()
-        call = await _serve(request, dispatch, max_body, authenticate, request_id, trace_header)
+        served = await _serve(request, dispatch, max_body, authenticate, request_id, trace_header)
         if observe is not None:
-            observe(replace(call, seconds=time.perf_counter() - started))
-        return call.response
+            observe(replace(served.record, seconds=time.perf_counter() - started))
+        return served.response
 
 
 @dataclass(frozen=True)
-class _Served(CallRecord):
-    response: HttpResponse = HttpResponse(500, {}, b"")
+class Served:
+    """An answered call: what the observer is told, and what the client gets."""
+
+    record: CallRecord
+    response: HttpResponse
+
+
+def failed_call(
+    err: SqsError,
+    protocol: Protocol,
+    request_id: str,
+    action: str = "-",
+    params: dict[str, Any] | None = None,
+) -> Served:
+    """``err`` answered in ``protocol`` (action ``-``: refused before decoding)."""
+    response = error_response(err, protocol, request_id)
+    record = CallRecord(
+        action,
+        params or {},
+        None,
+        err.code,
+        response.status,
+        0.0,
+        request_id,
+        protocol,
+        storage_failure=_storage_failure(err),
+    )
+    return Served(record, response)
 
 
 async def _serve(
@@ -225,7 +251,7 @@ async def _serve(
     authenticate: Authenticate | None,
     request_id: str,
     trace_header: str | None,
-) -> _Served:
+) -> Served:
     protocol = detect_protocol(request.headers)
     action: str = "-"
     params: dict[str, Any] = {}
@@ -235,56 +261,33 @@ async def _serve(
         signer = authenticate(request).account_id if authenticate is not None else None
         action, params = decode_request(request, protocol)
     except SqsError as err:
-        return _failed(err, action, params, protocol, request_id)
+        return failed_call(err, protocol, request_id, action, params)
     except Exception:
         log.exception("internal failure reading a %s request", protocol)
-        return _failed(InternalFailure(), action, params, protocol, request_id)
+        return failed_call(InternalFailure(), protocol, request_id, action, params)
     call = ApiCall(
         action, params, protocol, request_id, request.base_url, request.path, signer, trace_header
     )
     with tracing.action_span(action, request.headers) as span:
         served = await _dispatched(call, dispatch)
-        tracing.record_outcome(span, served.code, served.status)
-        if served.result is not None and action == "ReceiveMessage":
-            tracing.link_messages(span, served.result)
+        record = served.record
+        tracing.record_outcome(span, record.code, record.status)
+        if record.result is not None and action == "ReceiveMessage":
+            tracing.link_messages(span, record.result)
     return served
 
 
-async def _dispatched(call: ApiCall, dispatch: Dispatcher) -> _Served:
+async def _dispatched(call: ApiCall, dispatch: Dispatcher) -> Served:
     try:
         result = await dispatch(call)
         response = _success(call.action, result, call.protocol, call.request_id)
     except SqsError as err:
-        return _failed(err, call.action, call.params, call.protocol, call.request_id)
+        return failed_call(err, call.protocol, call.request_id, call.action, call.params)
     except Exception:
         log.exception("internal failure in %s (%s protocol)", call.action, call.protocol)
-        return _failed(InternalFailure(), call.action, call.params, call.protocol, call.request_id)
-    return _Served(
-        call.action,
-        call.params,
-        result,
-        "",
-        200,
-        0.0,
-        call.request_id,
-        call.protocol,
-        response=response,
+        failure = InternalFailure()
+        return failed_call(failure, call.protocol, call.request_id, call.action, call.params)
+    record = CallRecord(
+        call.action, call.params, result, "", 200, 0.0, call.request_id, call.protocol
     )
-
-
-def _failed(
-    err: SqsError, action: str, params: dict[str, Any], protocol: Protocol, request_id: str
-) -> _Served:
-    response = error_response(err, protocol, request_id)
-    return _Served(
-        action,
-        params,
-        None,
-        err.code,
-        response.status,
-        0.0,
-        request_id,
-        protocol,
-        storage_failure=_storage_failure(err),
-        response=response,
-    )
+    return Served(record, response)

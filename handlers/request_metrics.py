@@ -21,7 +21,9 @@ from typing import Any
 
 from handlers.http_edge import CallRecord
 from service.errors import SqsError
+from service.message_attributes import AttributeValue
 from service.queue_names import parse_queue_url
+from service.send import SendEntry
 
 #: Latency histogram bounds (seconds): long polls reach 20 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
@@ -89,13 +91,14 @@ def queue_key(queue_url: Any) -> QueueKey | None:
 
 
 def message_size(entry: Mapping[str, Any]) -> int:
-    """SQS's message size: the body plus each attribute's name, type and value."""
-    size = len(str(entry.get("MessageBody", "")).encode())
-    for name, value in (entry.get("MessageAttributes") or {}).items():
-        size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
-        raw = value.get("StringValue") or value.get("BinaryValue") or b""
-        size += len(raw.encode() if isinstance(raw, str) else raw)
-    return size
+    """SQS's message size, as the service computes it (``SendEntry.size``)."""
+    attributes = {
+        name: AttributeValue(
+            value.get("DataType", ""), value.get("StringValue"), value.get("BinaryValue")
+        )
+        for name, value in (entry.get("MessageAttributes") or {}).items()
+    }
+    return SendEntry(str(entry.get("MessageBody", "")), attributes=attributes).size()
 
 
 def _successful_ids(result: Mapping[str, Any]) -> set[str]:

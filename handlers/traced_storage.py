@@ -14,7 +14,8 @@ from storage.ports import ObjectStore, Storage, Table
 
 
 class _Traced:
-    """Delegates every attribute to ``target``; coroutine methods run in a span."""
+    """Delegates every attribute to ``target``; coroutine methods run in a span
+    (the adapters' methods are fixed, so each is wrapped once and kept)."""
 
     def __init__(self, target: Any, kind: str) -> None:
         self._target = target
@@ -31,6 +32,7 @@ class _Traced:
             with tracing.storage_span(operation):
                 return await value(*args, **kwargs)
 
+        setattr(self, name, traced)  # wrapped once: later lookups skip __getattr__
         return traced
 
 
